@@ -1,0 +1,70 @@
+"""What can go wrong when talking to a mail server, in words a user can act on.
+
+Protocol code raises these and nothing else for connection and login trouble; the service
+layer and the views show `user_message` (a plain sentence, never a password or a stack
+trace). Each carries a stable `code` for tests and logs.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where and how to reach one mail server. `password` is plaintext only in memory."""
+
+    host: str
+    port: int
+    security: str  # "tls", "starttls" or "none"
+    login: str
+    password: str
+    timeout: float = 10.0
+
+    def __repr__(self) -> str:  # never let a password reach a log through repr()
+        return (
+            f"ServerSettings(host={self.host!r}, port={self.port}, "
+            f"security={self.security!r}, login=<redacted>)"
+        )
+
+
+class MailServerError(Exception):
+    code = "server_error"
+
+    def __init__(self, detail: str = ""):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class AuthenticationFailed(MailServerError):
+    code = "auth_failed"
+
+
+class HostNotFound(MailServerError):
+    code = "host_not_found"
+
+
+class ConnectionRefused(MailServerError):
+    code = "connection_refused"
+
+
+class TlsFailed(MailServerError):
+    code = "tls_failed"
+
+
+class TimedOut(MailServerError):
+    code = "timeout"
+
+
+class ServerUnavailable(MailServerError):
+    """Reached, but the server would not talk (closed the connection, unexpected reply)."""
+
+    code = "unavailable"
+
+
+class FolderNotFound(MailServerError):
+    code = "folder_not_found"
+
+
+class MessageNotFound(MailServerError):
+    """No such UID in the folder, or the folder's UIDVALIDITY changed since the link was made."""
+
+    code = "message_not_found"

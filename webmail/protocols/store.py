@@ -1,0 +1,103 @@
+"""One interface for "a place that holds folders of messages".
+
+The IMAP server (protocols.imap) implements it now; the local store that POP3 fills will
+implement it later. Views and services do not care which one an account has. Everything
+here is plain data: no Django, no request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Address:
+    name: str  # decoded display name, may be ""
+    addr: str  # addr-spec, may be "" when the header was unparseable
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.addr}>" if self.name else self.addr
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    name: str  # the server's name, decoded from modified UTF-7; the key used in URLs
+    delimiter: str | None  # hierarchy separator, None for a flat namespace
+    special_use: str | None  # "\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive", "\\All",
+    # "\\Flagged", or None; INBOX is told apart by its name
+    selectable: bool
+    messages: int
+    unseen: int
+
+    @property
+    def parts(self) -> list[str]:
+        return self.name.split(self.delimiter) if self.delimiter else [self.name]
+
+    @property
+    def depth(self) -> int:
+        return len(self.parts) - 1
+
+    @property
+    def leaf(self) -> str:
+        return self.parts[-1]
+
+
+@dataclass(frozen=True)
+class MessageSummary:
+    uid: int
+    subject: str  # decoded
+    sender: Address | None  # first From address
+    recipients: tuple[Address, ...]  # To
+    date: datetime | None  # Date header, aware; falls back to the internal date
+    internal_date: datetime | None
+    size: int  # RFC822.SIZE in bytes
+    flags: frozenset[str]  # e.g. {"\\Seen", "\\Flagged", "\\Answered"}
+    has_attachments: bool
+
+    @property
+    def seen(self) -> bool:
+        return "\\Seen" in self.flags
+
+    @property
+    def flagged(self) -> bool:
+        return "\\Flagged" in self.flags
+
+    @property
+    def answered(self) -> bool:
+        return "\\Answered" in self.flags
+
+
+@dataclass(frozen=True)
+class FolderPage:
+    folder: str
+    uidvalidity: int
+    total: int  # messages in the folder
+    offset: int  # how many newer messages come before this page
+    summaries: list[MessageSummary] = field(default_factory=list)  # newest first
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    uid: int
+    uidvalidity: int
+    flags: frozenset[str]
+    data: bytes  # the message exactly as the server holds it
+
+
+class MailStore(Protocol):
+    """Opened and closed by a context manager (see protocols.imap.imap_store)."""
+
+    def folders(self) -> list[FolderInfo]:
+        """Every folder with message and unseen counts, in server order."""
+
+    def folder_page(self, folder: str, *, offset: int, limit: int) -> FolderPage:
+        """`limit` summaries, newest first, skipping the `offset` newest."""
+
+    def message_raw(self, folder: str, uid: int, *, uidvalidity: int) -> RawMessage:
+        """The whole message without setting \\Seen. Raises MessageNotFound when the UID is
+        gone or the folder's UIDVALIDITY is not `uidvalidity`."""
+
+    def flags_add(self, folder: str, uids: list[int], flags: list[str], *, uidvalidity: int) -> None:
+        """Adds flags; aborts with MessageNotFound if the UIDVALIDITY differs."""
