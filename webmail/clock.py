@@ -1,7 +1,7 @@
 """The one place that says what time it is, so tests can replace it."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

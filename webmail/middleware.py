@@ -19,3 +19,43 @@ class ContentSecurityPolicyMiddleware:
         if "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = APP_CSP
         return response
+
+
+class MailServerErrorMiddleware:
+    """A mail server that is down, slow or refusing shows a page that says so, never a 500.
+
+    The user's own mistakes (a wrong password) are logged at info; trouble on the server's
+    side as a warning, with the error class but never a password or a message's content.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        import logging
+
+        from django.shortcuts import render
+
+        from accounts.crypto import CredentialError
+        from webmail.protocols import errors
+        from webmail.services.errors import error_message
+
+        if not isinstance(exception, errors.MailServerError | CredentialError):
+            return None
+        log = logging.getLogger("webmail.errors")
+        code = getattr(exception, "code", "credentials")
+        user_side = isinstance(exception, errors.AuthenticationFailed | CredentialError)
+        not_found = isinstance(exception, errors.FolderNotFound | errors.MessageNotFound)
+        (log.info if user_side or not_found else log.warning)(
+            "mail error %s on %s", code, request.path
+        )
+        status = 404 if not_found else 502
+        return render(
+            request,
+            "mail/error.html",
+            {"error_text": error_message(exception), "error_code": code},
+            status=status,
+        )

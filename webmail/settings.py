@@ -103,6 +103,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "webmail.middleware.ContentSecurityPolicyMiddleware",
+    "webmail.middleware.MailServerErrorMiddleware",
 ]
 
 ROOT_URLCONF = "webmail.urls"

@@ -1,7 +1,31 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
+
+from webmail.views import image_proxy, mailbox, message, settings
+
+_message = "mail/<int:account_id>/<int:uidvalidity>/<int:uid>/"
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
+    path("", RedirectView.as_view(pattern_name="mail_home", permanent=False)),
+    path("mail/", mailbox.mail_home, name="mail_home"),
+    path("mail/image-proxy/", image_proxy.image_proxy, name="image_proxy"),
+    path("mail/inline/<str:token>/", message.inline_part_view, name="inline_part"),
+    path("mail/<int:account_id>/", mailbox.folder_view, name="folder"),
+    path(_message, message.message_view, name="message"),
+    path(_message + "body/", message.message_body_view, name="message_body"),
+    path(_message + "part/<str:part_id>/", message.message_part_view, name="message_part"),
+    path(_message + "source/", message.message_source_view, name="message_source"),
+    path(_message + "original/", message.message_original_view, name="message_original"),
+    path("settings/", settings.preferences, name="preferences"),
+    path("settings/accounts/", settings.account_list, name="account_list"),
+    path("settings/accounts/add/", settings.account_add, name="account_add"),
+    path(
+        "settings/accounts/<int:account_id>/delete/",
+        settings.account_delete,
+        name="account_delete",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,78 @@
+# Postfach: `make run` serves the webmail, `make test` passes the tests. Both set up what they
+# need: a virtualenv in .venv, the Python packages and, as root, Debian's packages.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+TEST_DEBS := dovecot-imapd dovecot-pop3d redis-server chromium gettext
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test test-only check-tools redis lint bench messages clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"' \
+	  || { echo "Postfach needs Python 3.11 or newer as $(PYTHON)."; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { echo "Cannot create a virtualenv: as root run 'apt-get install python3-venv'."; exit 1; }
+
+$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[dev]"
+	@touch $@ $(VENV)/.run-installed
+
+run: $(VENV)/.run-installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v 0
+	$(PY) manage.py ensure_admin
+	@echo "Postfach is starting on http://$${HOST:-127.0.0.1}:$${PORT:-8000}/ (Ctrl-C stops it)"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho -f Procfile start
+
+# Debian packages the tests talk to: installed when we are root, named when we are not.
+check-tools:
+	@missing=""; \
+	command -v dovecot >/dev/null || missing="$$missing dovecot-imapd dovecot-pop3d"; \
+	[ -e /usr/lib/dovecot/pop3 ] || missing="$$missing dovecot-pop3d"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v msgfmt >/dev/null || missing="$$missing gettext"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian packages:$$missing"; \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null); rc=$$?; \
+	    rm -f /usr/sbin/policy-rc.d; [ $$rc = 0 ] || { echo "apt-get install failed"; exit 1; }; \
+	  else \
+	    echo "The tests need these Debian packages, which are missing:$$missing"; \
+	    echo "Install them as root: apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+
+# The test suite uses the Redis at 127.0.0.1:6379, starting one when none answers.
+redis:
+	@$(PY) -c 'import socket; socket.create_connection(("127.0.0.1", 6379), 1).close()' 2>/dev/null \
+	  || { echo "Starting redis-server on 127.0.0.1:6379"; \
+	       redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+	         --dir /tmp --logfile /tmp/postfach-test-redis.log; sleep 0.5; }
+
+test: check-tools $(VENV)/.dev-installed redis lint test-only
+
+test-only:
+	$(BIN)/pytest
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+messages: $(VENV)/.dev-installed
+	$(PY) manage.py makemessages -l de --no-obsolete --ignore=.venv --ignore=tests
+	$(PY) manage.py makemessages -d djangojs -l de --no-obsolete --ignore=.venv --ignore=staticfiles
+	$(PY) manage.py compilemessages --ignore=.venv
+
+bench: $(VENV)/.dev-installed
+	@for script in benchmarks/*.py; do [ -e "$$script" ] && $(PY) "$$script"; done; true
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

@@ -1,0 +1,53 @@
+"""Named people the tests talk about: alice owns mail accounts, bob must never see them."""
+
+import pytest
+
+from accounts.models import MailAccount, User
+
+
+@pytest.fixture
+def alice(db) -> User:
+    return User.objects.create_user("alice", "alice@example.org", "alice-password-1")
+
+
+@pytest.fixture
+def bob(db) -> User:
+    return User.objects.create_user("bob", "bob@example.org", "bob-password-1")
+
+
+def account_for(user: User, dovecot, mail_user) -> MailAccount:
+    """A saved IMAP account of `user` on the test Dovecot's `mail_user` mailbox."""
+    if not hasattr(mail_user, "name"):  # a SeededMailbox wraps its MailUser
+        mail_user = mail_user.user
+    login = mail_user.name
+    account = MailAccount(
+        user=user,
+        email=f"{login}@example.org",
+        display_name=login.title(),
+        protocol=MailAccount.Protocol.IMAP,
+        incoming_host=dovecot.host,
+        incoming_port=dovecot.imap_port,
+        incoming_security=MailAccount.Security.NONE,
+        incoming_login=login,
+    )
+    account.set_incoming_password(mail_user.password)
+    account.save()
+    return account
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def bob_client(client, bob):
+    client.force_login(bob)
+    return client
+
+
+@pytest.fixture
+def alice_account(alice, dovecot, seeded_mailbox) -> MailAccount:
+    """alice's IMAP account on the seeded mailbox (every fixture .eml in its INBOX)."""
+    return account_for(alice, dovecot, seeded_mailbox)

@@ -1,0 +1,118 @@
+"""`manage.py mailaccount add|list|rotate-key`: the account services for admins and scripts."""
+
+import sys
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.models import MailAccount
+from webmail.protocols.errors import MailServerError
+from webmail.services.accounts import mail_account_add, mail_credentials_rotate
+from webmail.services.errors import error_message
+
+SECURITY = [choice for choice, _label in MailAccount.Security.choices]
+
+
+class Command(BaseCommand):
+    help = "Add and list mail accounts, and re-encrypt their passwords under a new key."
+
+    def add_arguments(self, parser):
+        actions = parser.add_subparsers(dest="action", required=True)
+
+        add = actions.add_parser("add", help="add a mail account after checking its login")
+        add.add_argument("--user", required=True, help="the Postfach user's name")
+        add.add_argument("--email", required=True)
+        add.add_argument("--name", default="", help="display name for sent mail")
+        add.add_argument("--protocol", choices=["imap", "pop3"], default="imap")
+        add.add_argument("--host", required=True)
+        add.add_argument("--port", type=int, required=True)
+        add.add_argument("--security", choices=SECURITY, required=True)
+        add.add_argument("--login", help="login name (default: the email address)")
+        add.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from the first line of standard input (required)",
+        )
+        add.add_argument("--smtp-host", default="")
+        add.add_argument("--smtp-port", type=int)
+        add.add_argument("--smtp-security", choices=SECURITY, default="starttls")
+        add.add_argument(
+            "--smtp-login",
+            default="",
+            help="SMTP login, if not the incoming one; its password is read from the second "
+            "line of standard input",
+        )
+        add.add_argument(
+            "--no-check", action="store_true", help="save without logging in first"
+        )
+
+        actions.add_parser("list", help="list every mail account")
+        actions.add_parser(
+            "rotate-key",
+            help="re-encrypt every stored password under the first MAIL_CREDENTIALS_KEY",
+        )
+
+    def handle(self, *args, action, **options):
+        return getattr(self, "handle_" + action.replace("-", "_"))(**options)
+
+    def handle_add(self, **options):
+        if not options["password_stdin"]:
+            raise CommandError(
+                "Give the password on standard input with --password-stdin "
+                "(never on the command line, where other users can see it)."
+            )
+        lines = sys.stdin.read().splitlines()
+        if not lines or not lines[0]:
+            raise CommandError("No password on standard input.")
+        smtp_password = ""
+        if options["smtp_login"]:
+            if len(lines) < 2 or not lines[1]:
+                raise CommandError("--smtp-login needs the SMTP password on the second line.")
+            smtp_password = lines[1]
+        try:
+            user = get_user_model().objects.get(username=options["user"])
+        except get_user_model().DoesNotExist:
+            raise CommandError(f"No Postfach user named {options['user']!r}.") from None
+        try:
+            account = mail_account_add(
+                user=user,
+                email=options["email"],
+                display_name=options["name"],
+                protocol=options["protocol"],
+                host=options["host"],
+                port=options["port"],
+                security=options["security"],
+                login=options["login"] or options["email"],
+                password=lines[0],
+                smtp_host=options["smtp_host"],
+                smtp_port=options["smtp_port"],
+                smtp_security=options["smtp_security"],
+                smtp_login=options["smtp_login"],
+                smtp_password=smtp_password,
+                check=not options["no_check"],
+            )
+        except MailServerError as exc:
+            raise CommandError(f"Not added: {error_message(exc)}") from None
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()
+            )
+            raise CommandError(f"Not added: {problems}") from None
+        self.stdout.write(f"Added mail account {account.pk}: {account.email} for {user.username}")
+
+    def handle_list(self, **options):
+        accounts = MailAccount.objects.select_related("user").order_by("id")
+        if not accounts:
+            self.stdout.write("No mail accounts.")
+            return
+        self.stdout.write(f"{'ID':>4}  {'USER':<16} {'EMAIL':<32} {'PROTO':<5} SERVER")
+        for a in accounts:
+            self.stdout.write(
+                f"{a.pk:>4}  {a.user.username:<16} {a.email:<32} {a.protocol:<5} "
+                f"{a.incoming_host}:{a.incoming_port} ({a.incoming_security})"
+            )
+
+    def handle_rotate_key(self, **options):
+        count = mail_credentials_rotate()
+        self.stdout.write(f"Re-encrypted the passwords of {count} mail account(s).")

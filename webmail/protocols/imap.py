@@ -1,0 +1,538 @@
+"""IMAP: the only code that talks to IMAP servers (through imapclient).
+
+One connection per `imap_store(...)` block, opened, logged in and always closed again; no
+pool, no cache. Every failure leaves here as one of the classes in `errors.py`, without
+the password and without the server's free text. Reading never sets \\Seen (EXAMINE and
+BODY.PEEK), and nothing acts on a UID without checking the folder's UIDVALIDITY first
+(mail-sync.md, rule 6).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+from imapclient.imap_utf7 import decode as decode_utf7
+from imapclient.response_parser import parse_response
+
+from webmail.mime.headers import address_list, header_date, header_text
+
+from .errors import (
+    AuthenticationFailed,
+    ConnectionRefused,
+    FolderNotFound,
+    HostNotFound,
+    MailServerError,
+    MessageNotFound,
+    ServerSettings,
+    ServerUnavailable,
+    TimedOut,
+    TlsFailed,
+)
+from .store import FolderInfo, FolderPage, MessageSummary, RawMessage
+
+__all__ = ["ImapStore", "imap_login_check", "imap_store"]
+
+MAX_PAGE = 500  # summaries per folder_page; a page of the UI is 50
+MAX_FOLDERS = 5000  # a hostile or broken server must not make us STATUS forever
+MAX_FOLDER_NAME = 1000  # characters; real names are far shorter
+STORE_CHUNK = 500  # UIDs per UID STORE, so a "mark all read" never builds a huge line
+HEADER_FIELDS = "BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE)]"
+SUMMARY_ITEMS = ["UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", "BODYSTRUCTURE", HEADER_FIELDS]
+SPECIAL_USES = frozenset(
+    {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"}
+)
+# Parts a mail program never lists as attachments: the signature half of multipart/signed.
+_SIGNATURE_TYPES = frozenset(
+    {
+        (b"application", b"pgp-signature"),
+        (b"application", b"pkcs7-signature"),
+        (b"application", b"x-pkcs7-signature"),
+    }
+)
+# A flag or keyword as RFC 3501 allows it (flag-keyword is an atom; system flags start
+# with a backslash). Anything else could smuggle syntax into the STORE command.
+_FLAG = re.compile(r"^\\?[!#$&'+\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+$")
+_FORBIDDEN_IN_NAMES = re.compile(r"[\x00-\x1f\x7f]")  # CR/LF/NUL could inject commands
+# RFC 5530 response codes that mean "try again later" rather than "wrong password".
+_LOGIN_CODE = re.compile(r"\[([A-Z-]+)\]")
+_TRANSIENT_LOGIN_CODES = frozenset({"UNAVAILABLE", "SERVERBUG", "LIMIT", "INUSE"})
+
+
+# -- connecting --------------------------------------------------------------------------
+
+
+@contextmanager
+def imap_store(settings: ServerSettings) -> Iterator[ImapStore]:
+    """A logged-in ImapStore for the length of the block; always logged out afterwards.
+
+    Raises the classes of `errors.py` for connection and login trouble; the store's
+    methods raise them for trouble later on. Errors raised by the caller's own code inside
+    the block pass through untouched. `settings.timeout` bounds connecting and every single
+    wait for the server (it is the socket time-out, not a deadline for a whole command).
+    """
+    client = _connect(settings)
+    store = ImapStore(client, settings)
+    try:
+        with store._talking():
+            _login(client, settings)
+        yield store
+    finally:
+        store._close()
+
+
+def imap_login_check(settings: ServerSettings) -> None:
+    """Connects, logs in and logs out; for the "add account" form. Raises what
+    imap_store raises."""
+    with imap_store(settings):
+        pass
+
+
+def _connect(settings: ServerSettings) -> IMAPClient:
+    if settings.security not in ("tls", "starttls", "none"):
+        raise ValueError(f"unknown security {settings.security!r}")
+    with _classified(settings):
+        tls = settings.security == "tls"
+        client = IMAPClient(
+            settings.host,
+            settings.port,
+            ssl=tls,
+            ssl_context=ssl.create_default_context() if tls else None,
+            timeout=settings.timeout,
+        )
+    # imapclient turns on imaplib's protocol trace (level 5), which logs every command line
+    # at DEBUG, LOGIN with its password included, and on an abort dumps the last commands
+    # again. Level 0 keeps passwords and mail out of every log.
+    client._imap.debug = 0
+    try:
+        with _classified(settings):
+            if settings.security == "starttls":
+                if not client.has_capability("STARTTLS"):
+                    # Never fall back to plaintext: that would send the password in clear.
+                    raise TlsFailed("the server does not offer STARTTLS")
+                client.starttls(ssl.create_default_context())
+    except BaseException:
+        _shutdown(client)
+        raise
+    return client
+
+
+def _login(client: IMAPClient, settings: ServerSettings) -> None:
+    if client.has_capability("LOGINDISABLED"):
+        # The server itself says: no password over this connection (RFC 3501 6.2.3).
+        raise TlsFailed("the server accepts passwords only over TLS")
+    try:
+        if settings.login.isascii() and settings.password.isascii():
+            client.login(settings.login, settings.password)
+        elif client.has_capability("AUTH=PLAIN"):
+            # LOGIN's quoted strings are ASCII only; SASL PLAIN carries UTF-8 (RFC 4616).
+            client.plain_login(settings.login, settings.password)
+        else:
+            raise AuthenticationFailed("the server accepts only ASCII user names and passwords")
+    except LoginError as exc:
+        # The reply is the server's free text: keep only its RFC 5530 code, and drop the
+        # exception chain so nothing the server echoed can reach a log.
+        match = _LOGIN_CODE.search(str(exc))
+        code = match.group(1) if match else ""
+        if code in _TRANSIENT_LOGIN_CODES:
+            raise ServerUnavailable(f"login refused for now [{code}]") from None
+        if code == "PRIVACYREQUIRED":
+            raise TlsFailed("the server accepts passwords only over TLS") from None
+        raise AuthenticationFailed(
+            f"the server refused the login [{code}]" if code else "the server refused the login"
+        ) from None
+
+
+def _shutdown(client: IMAPClient) -> None:
+    try:
+        client.shutdown()
+    except OSError:
+        pass
+
+
+# -- error classification ----------------------------------------------------------------
+
+
+@contextmanager
+def _classified(settings: ServerSettings) -> Iterator[None]:
+    """Turns socket, TLS and imapclient errors into errors.py classes. The details name
+    the host and the kind of failure only: never a password, never server text."""
+    where = f"{settings.host}:{settings.port}"
+    try:
+        yield
+    except MailServerError:
+        raise
+    except socket.gaierror as exc:
+        raise HostNotFound(settings.host) from exc
+    except ConnectionRefusedError as exc:
+        raise ConnectionRefused(where) from exc
+    except (ssl.SSLError, ssl.CertificateError) as exc:
+        # Also what TLS against a plaintext port looks like (WRONG_VERSION_NUMBER).
+        raise TlsFailed(f"{where}: {getattr(exc, 'reason', None) or type(exc).__name__}") from exc
+    except TimeoutError as exc:  # socket.timeout is the same class since Python 3.10
+        raise TimedOut(where) from exc
+    except (OSError, IMAPClientError, EOFError, ValueError, RecursionError) as exc:
+        # IMAPClientError covers NO/BAD replies, aborts and ProtocolError; ValueError and
+        # RecursionError are what a malformed response can make the parser raise. (Our own
+        # argument checks run before this block, so their ValueErrors stay ValueErrors.)
+        raise ServerUnavailable(f"{where}: {type(exc).__name__}") from exc
+
+
+# -- the store ---------------------------------------------------------------------------
+
+
+class ImapStore:
+    """MailStore over one logged-in IMAPClient. Made by `imap_store`, never directly."""
+
+    def __init__(self, client: IMAPClient, settings: ServerSettings) -> None:
+        self._client = client
+        self._settings = settings
+        self._broken = False
+        # Aware datetimes as the server sent them; imapclient's default converts them to
+        # naive local time, which depends on the machine's time zone.
+        client.normalise_times = False
+
+    @contextmanager
+    def _talking(self) -> Iterator[None]:
+        """Classifies errors while talking to the server, and marks the connection broken
+        after a time-out or abort, so closing does not wait for a dead server again."""
+        try:
+            with _classified(self._settings):
+                yield
+        except (TimedOut, ServerUnavailable, TlsFailed):
+            self._broken = True
+            raise
+
+    def _close(self) -> None:
+        if not self._broken:
+            try:
+                # LOGOUT, never CLOSE: CLOSE would expunge what others marked \Deleted.
+                self._client.logout()
+                return
+            except (OSError, IMAPClientError, EOFError):
+                pass
+        _shutdown(self._client)
+
+    # -- folders --
+
+    def folders(self) -> list[FolderInfo]:
+        """Every folder with MESSAGES and UNSEEN, in the server's order: one LIST-STATUS
+        round trip where offered (RFC 5819), else LIST and a STATUS per folder."""
+        with self._talking():
+            if self._client.has_capability("LIST-STATUS"):
+                return self._folders_list_status()
+            extended = self._client.has_capability("SPECIAL-USE") and self._client.has_capability(
+                "LIST-EXTENDED"
+            )
+            return self._folders_list_then_status(extended=extended)
+
+    def _folders_list_status(self) -> list[FolderInfo]:
+        entries, status = self._extended_list("RETURN (SPECIAL-USE STATUS (MESSAGES UNSEEN))")
+        return [
+            _folder_info(flags, delim, name, status.get(name)) for flags, delim, name in entries
+        ]
+
+    def _folders_list_then_status(self, *, extended: bool) -> list[FolderInfo]:
+        if extended:
+            entries, _ = self._extended_list("RETURN (SPECIAL-USE)")
+        else:  # servers without RFC 6154 may still put the attributes in a plain LIST
+            entries = [
+                (_flag_names(flags), _text(delim), _folder_name(name))
+                for flags, delim, name in self._client.list_folders()[:MAX_FOLDERS]
+            ]
+        folders = []
+        for flags, delim, name in entries:
+            status = None
+            if _is_selectable(flags):
+                raw = self._client.folder_status(name, ["MESSAGES", "UNSEEN"])
+                status = {k.decode().upper(): int(v) for k, v in raw.items()}
+            folders.append(_folder_info(flags, delim, name, status))
+        return folders
+
+    def _extended_list(
+        self, return_options: str
+    ) -> tuple[list[tuple[frozenset[str], str | None, str]], dict[str, dict[str, int]]]:
+        """LIST "" "*" with RETURN options (RFC 5258). imapclient has no call for the
+        extended form, so it goes through imaplib's public xatom()/response()."""
+        imap = self._client._imap
+        typ, _ = imap.xatom("LIST", '""', '"*"', return_options)
+        # response() also clears what it returns, so nothing is left for later commands.
+        _, list_data = imap.response("LIST")
+        _, status_data = imap.response("STATUS")
+        if typ != "OK":
+            raise ServerUnavailable("LIST failed")
+        entries = [
+            (_flag_names(flags), _text(delim), _folder_name(name))
+            for flags, delim, name in _chunks(_parse(list_data), 3)[:MAX_FOLDERS]
+        ]
+        status: dict[str, dict[str, int]] = {}
+        for name, items in _chunks(_parse(status_data), 2)[:MAX_FOLDERS]:
+            pairs = _chunks(list(items), 2)
+            status[_folder_name(name)] = {_text(k).upper(): int(v) for k, v in pairs}
+        return entries, status
+
+    # -- messages --
+
+    def folder_page(self, folder: str, *, offset: int, limit: int) -> FolderPage:
+        """`limit` summaries newest first (by sequence number, which is arrival order),
+        skipping the `offset` newest. Read-only: EXAMINE and BODY.PEEK."""
+        if not 0 < limit <= MAX_PAGE:
+            raise ValueError(f"limit must be 1..{MAX_PAGE}")
+        if offset < 0:
+            raise ValueError("offset must be >= 0")
+        with self._talking():
+            return self._folder_page(folder, offset, limit)
+
+    def _folder_page(self, folder: str, offset: int, limit: int) -> FolderPage:
+        selected = self._select(folder, readonly=True)
+        exists = selected.get(b"EXISTS")
+        if not isinstance(exists, int):
+            raise ServerUnavailable("the server sent no EXISTS")
+        uidvalidity = _uidvalidity(selected)
+        highest = exists - offset
+        if highest < 1:
+            return FolderPage(folder, uidvalidity, exists, offset, [])
+        lowest = max(1, highest - limit + 1)
+        # imapclient's fetch() takes ids only, no "lo:hi" range (see test_imap.py), so the
+        # window goes as an explicit list, bounded by MAX_PAGE.
+        response = self._fetch_by_sequence(list(range(lowest, highest + 1)), SUMMARY_ITEMS)
+        summaries = [_summary(data) for data in response.values() if b"UID" in data]
+        summaries.sort(key=lambda s: s.uid, reverse=True)
+        return FolderPage(folder, uidvalidity, exists, offset, summaries)
+
+    def _fetch_by_sequence(self, numbers: list[int], items: list[str]) -> dict[int, Any]:
+        """A plain (non-UID) FETCH: paging counts positions, which only sequence numbers
+        give without first fetching every UID. Sequence numbers stay stable here because
+        a server may not send EXPUNGE during a non-UID FETCH (RFC 3501 7.4.1)."""
+        self._client.use_uid = False
+        try:
+            return self._client.fetch(numbers, items)
+        finally:
+            self._client.use_uid = True
+
+    def message_raw(self, folder: str, uid: int, *, uidvalidity: int) -> RawMessage:
+        _check_uid(uid)
+        with self._talking():
+            self._select_checked(folder, uidvalidity, readonly=True)
+            data = self._client.fetch([uid], ["BODY.PEEK[]", "FLAGS"]).get(uid)
+        if not data or b"BODY[]" not in data:
+            raise MessageNotFound(f"uid {uid}")
+        return RawMessage(
+            uid=uid,
+            uidvalidity=uidvalidity,
+            flags=_message_flags(data.get(b"FLAGS", ())),
+            data=bytes(data[b"BODY[]"]),
+        )
+
+    def flags_add(
+        self, folder: str, uids: list[int], flags: list[str], *, uidvalidity: int
+    ) -> None:
+        """UID STORE +FLAGS.SILENT in chunks. UIDs that are gone meanwhile are skipped by
+        the server, which is what "already gone" should mean for flags."""
+        for uid in uids:
+            _check_uid(uid)
+        for flag in flags:
+            if not _FLAG.match(flag) or flag.lower() == "\\recent":
+                raise ValueError(f"not a storable flag: {flag!r}")
+        if not uids or not flags:
+            return
+        with self._talking():
+            self._select_checked(folder, uidvalidity, readonly=False)
+            for start in range(0, len(uids), STORE_CHUNK):
+                self._client.add_flags(uids[start : start + STORE_CHUNK], flags, silent=True)
+
+    # -- selecting --
+
+    def _select(self, folder: str, *, readonly: bool) -> dict[bytes, Any]:
+        if not folder or len(folder) > MAX_FOLDER_NAME or _FORBIDDEN_IN_NAMES.search(folder):
+            raise FolderNotFound("invalid folder name")
+        try:
+            return self._client.select_folder(folder, readonly=readonly)
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError as exc:
+            # A NO (or BAD) to SELECT/EXAMINE: no such folder, or one that cannot be opened
+            # (\Noselect). The server's text stays out of the message.
+            raise FolderNotFound("the server cannot open this folder") from exc
+
+    def _select_checked(self, folder: str, uidvalidity: int, *, readonly: bool) -> None:
+        """Selects and aborts unless the folder still has the UIDVALIDITY the caller's UIDs
+        came from: after a change the same UID names a different message."""
+        selected = self._select(folder, readonly=readonly)
+        if _uidvalidity(selected) != uidvalidity:
+            raise MessageNotFound("the folder's UIDVALIDITY changed")
+
+
+# -- response helpers --------------------------------------------------------------------
+
+
+def _parse(data: list[Any] | None) -> list[Any]:
+    # imaplib leaves [None] when there were no untagged responses of that kind.
+    items = [item for item in (data or []) if item not in (b"", None)]
+    return list(parse_response(items)) if items else []
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[tuple[Any, ...]]:
+    if len(items) % size:
+        raise ServerUnavailable("malformed LIST/STATUS response")
+    return [tuple(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _folder_name(value: Any) -> str:
+    if isinstance(value, int):  # imapclient parses an all-digit atom such as 2026 as int
+        return str(value)
+    if value is None:
+        raise ServerUnavailable("folder without a name")
+    return decode_utf7(value)
+
+
+def _flag_names(flags: Sequence[Any]) -> frozenset[str]:
+    return frozenset(_text(f) for f in flags)
+
+
+def _message_flags(flags: Sequence[Any]) -> frozenset[str]:
+    # \Recent only says which session saw a message first (and IMAP4rev2 drops it);
+    # it is nobody's "unread" and cannot be stored.
+    return frozenset(f for f in _flag_names(flags) if f.lower() != "\\recent")
+
+
+def _is_selectable(flags: frozenset[str]) -> bool:
+    lowered = {f.lower() for f in flags}
+    return not ({"\\noselect", "\\nonexistent"} & lowered)
+
+
+def _folder_info(
+    flags: frozenset[str], delimiter: str | None, name: str, status: dict[str, int] | None
+) -> FolderInfo:
+    by_lower = {f.lower(): f for f in SPECIAL_USES}
+    special = next((by_lower[f.lower()] for f in flags if f.lower() in by_lower), None)
+    status = status or {}
+    return FolderInfo(
+        name=name,
+        delimiter=delimiter or None,
+        special_use=special,
+        selectable=_is_selectable(flags),
+        messages=status.get("MESSAGES", 0),
+        unseen=status.get("UNSEEN", 0),
+    )
+
+
+def _uidvalidity(selected: dict[bytes, Any]) -> int:
+    value = selected.get(b"UIDVALIDITY")
+    if not isinstance(value, int):
+        # RFC 3501 requires it; without it no UID can be trusted.
+        raise ServerUnavailable("the server sent no UIDVALIDITY")
+    return value
+
+
+def _check_uid(uid: int) -> None:
+    if not isinstance(uid, int) or isinstance(uid, bool) or not 0 < uid < 2**32:
+        raise ValueError(f"not a UID: {uid!r}")
+
+
+def _summary(data: dict[bytes, Any]) -> MessageSummary:
+    header_key = next((k for k in data if k.startswith(b"BODY[HEADER.FIELDS")), None)
+    fields = _header_fields(data.get(header_key) or b"") if header_key else {}
+    senders = address_list(fields.get("from"))
+    internal = data.get(b"INTERNALDATE")
+    internal = internal if isinstance(internal, datetime) else None
+    return MessageSummary(
+        uid=data[b"UID"],
+        subject=header_text(fields.get("subject")),
+        sender=senders[0] if senders else None,
+        recipients=tuple(address_list(fields.get("to"))),
+        date=header_date(fields.get("date")) or internal,
+        internal_date=internal,
+        size=int(data.get(b"RFC822.SIZE") or 0),
+        flags=_message_flags(data.get(b"FLAGS", ())),
+        has_attachments=_has_attachments(data.get(b"BODYSTRUCTURE")),
+    )
+
+
+def _header_fields(block: bytes) -> dict[str, bytes]:
+    """Raw, unfolded header values by lower-case name; the first occurrence wins. Values
+    stay bytes: decoding 8-bit and RFC 2047 text is mime.headers' job."""
+    fields: dict[str, bytes] = {}
+    current: str | None = None
+    for line in block.splitlines():
+        if not line.strip():
+            if current is None and not fields:
+                continue
+            break  # the blank line that ends the header block
+        if line[:1] in (b" ", b"\t"):
+            if current is not None:
+                fields[current] += line  # unfolding removes only the line break
+            continue
+        name, colon, value = line.partition(b":")
+        current = None
+        if not colon:
+            continue
+        key = name.strip().decode("ascii", "replace").lower()
+        if key not in fields:
+            fields[key] = value.lstrip()
+            current = key
+    return fields
+
+
+def _has_attachments(body: Any) -> bool:
+    """From BODYSTRUCTURE: a leaf with disposition "attachment", or a part that is neither
+    text nor multipart, except images inside multipart/related (inline pictures of an HTML
+    body) and the signature of multipart/signed. A structure we cannot read counts as none."""
+    try:
+        return _part_is_attachment(body, parent=b"", depth=0)
+    except (TypeError, IndexError, AttributeError, ValueError):
+        return False
+
+
+def _part_is_attachment(part: Any, *, parent: bytes, depth: int) -> bool:
+    if part is None or depth > 50:  # a nesting bomb is not worth walking
+        return False
+    if isinstance(part[0], list):  # multipart: (parts, subtype, ...)
+        subtype = _lower(part[1])
+        return any(_part_is_attachment(p, parent=subtype, depth=depth + 1) for p in part[0])
+    maintype, subtype = _lower(part[0]), _lower(part[1])
+    if _disposition(part, maintype, subtype) == b"attachment":
+        return True
+    if maintype in (b"text", b"multipart"):
+        return False
+    if maintype == b"image" and parent == b"related":
+        return False
+    if (maintype, subtype) in _SIGNATURE_TYPES and parent == b"signed":
+        return False
+    return True
+
+
+def _disposition(part: Sequence[Any], maintype: bytes, subtype: bytes) -> bytes | None:
+    """The disposition type of a leaf. Its position depends on the type (RFC 3501 7.4.2):
+    body-fld-md5 follows 7 basic fields, plus `lines` for text and envelope, body and
+    lines for message/rfc822."""
+    md5_index = 7
+    if maintype == b"text":
+        md5_index = 8
+    elif maintype == b"message" and subtype in (b"rfc822", b"global"):
+        md5_index = 10
+    index = md5_index + 1
+    if len(part) > index and isinstance(part[index], tuple) and part[index]:
+        return _lower(part[index][0])
+    return None
+
+
+def _lower(value: Any) -> bytes:
+    if isinstance(value, str):
+        value = value.encode("ascii", "replace")
+    return value.lower() if isinstance(value, bytes) else b""

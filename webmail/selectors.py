@@ -1,0 +1,215 @@
+"""Reads: what the mail pages show, fetched through an open store.
+
+Views open one store per request (services.stores.store_open) and hand it to these
+functions, so a page costs one connection however many reads it makes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import MailAccount
+from webmail.mime.model import ParsedMessage, PartContent
+from webmail.mime.parse import message_parse, message_part
+from webmail.protocols.errors import FolderNotFound, MessageNotFound
+from webmail.protocols.store import FolderInfo, FolderPage, MailStore
+from webmail.sanitize import SANITIZER_VERSION, SanitizedHtml, html_sanitize, text_to_html
+from webmail.services.stores import store_open
+
+# Special-use folders come first, in this order, named in the reader's language (RFC 6154).
+SPECIAL_ORDER = ["INBOX", "\\Drafts", "\\Sent", "\\Archive", "\\Junk", "\\Trash"]
+SPECIAL_LABELS = {
+    "INBOX": _("Inbox"),
+    "\\Drafts": _("Drafts"),
+    "\\Sent": _("Sent"),
+    "\\Archive": _("Archive"),
+    "\\Junk": _("Junk"),
+    "\\Trash": _("Trash"),
+    "\\All": _("All mail"),
+    "\\Flagged": _("Flagged"),
+}
+BODY_CACHE_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class FolderEntry:
+    info: FolderInfo
+    label: str
+    depth: int
+    kind: str  # "inbox", "drafts", "sent", "archive", "junk", "trash", "all", "flagged", ""
+
+
+@dataclass(frozen=True)
+class MailboxView:
+    folders: list[FolderEntry]
+    current: FolderEntry
+    page: FolderPage
+    page_number: int  # 1-based
+    page_count: int
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page_number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page_number < self.page_count
+
+
+def _role(info: FolderInfo) -> str:
+    return "INBOX" if info.name.upper() == "INBOX" else (info.special_use or "")
+
+
+def folder_entries(folders: list[FolderInfo]) -> list[FolderEntry]:
+    """INBOX and special-use folders first (top level only), then the rest as a tree in
+    name order, so children follow their parent."""
+    special, others = [], []
+    for info in folders:
+        role = _role(info)
+        if role in SPECIAL_ORDER and info.depth == 0:
+            special.append(info)
+        else:
+            others.append(info)
+    special.sort(key=lambda f: SPECIAL_ORDER.index(_role(f)))
+    others.sort(key=lambda f: [part.casefold() for part in f.parts])
+    entries = []
+    for info in special + others:
+        role = _role(info)
+        label = SPECIAL_LABELS.get(role, info.leaf)
+        kind = role.lstrip("\\").lower()
+        depth = 0 if info in special else info.depth
+        entries.append(FolderEntry(info=info, label=str(label), depth=depth, kind=kind))
+    return entries
+
+
+def mailbox_read(*, store: MailStore, folder: str, page: int) -> MailboxView:
+    """The folder list and one page of the folder's messages, newest first."""
+    entries = folder_entries(store.folders())
+    current = next((e for e in entries if e.info.name == folder), None)
+    if current is None or not current.info.selectable:
+        raise FolderNotFound(folder)
+    size = settings.MAIL_PAGE_SIZE
+    page = max(1, page)
+    folder_page = store.folder_page(folder, offset=(page - 1) * size, limit=size)
+    page_count = max(1, math.ceil(folder_page.total / size))
+    if page > page_count:  # a stale link after mail was deleted: show the last page
+        page = page_count
+        folder_page = store.folder_page(folder, offset=(page - 1) * size, limit=size)
+    return MailboxView(
+        folders=entries,
+        current=current,
+        page=folder_page,
+        page_number=page,
+        page_count=page_count,
+    )
+
+
+def _body_cache_key(account: MailAccount, folder: str, uidvalidity: int, uid: int,
+                    part: str | None, images: bool) -> str:
+    folder_digest = hashlib.sha256(folder.encode()).hexdigest()[:16]
+    return (
+        f"body:v{SANITIZER_VERSION}:{account.pk}:{folder_digest}:{uidvalidity}:{uid}:"
+        f"{part or ''}:{int(images)}"
+    )
+
+
+@dataclass(frozen=True)
+class OpenedMessage:
+    uid: int
+    uidvalidity: int
+    part: str | None
+    flags: frozenset[str]
+    size: int
+    parsed: ParsedMessage
+
+
+def message_open(
+    *, store: MailStore, folder: str, uidvalidity: int, uid: int, part: str | None = None
+) -> OpenedMessage:
+    """Fetches and parses the message, and marks it read on the server as a reader expects
+    (the fetch itself never sets \\Seen; this explicit STORE does, checked against
+    UIDVALIDITY)."""
+    raw = store.message_raw(folder, uid, uidvalidity=uidvalidity)
+    parsed = message_parse(raw.data, part=part, max_bytes=settings.MAIL_MAX_PARSE_BYTES)
+    flags = raw.flags
+    if "\\Seen" not in flags:
+        store.flags_add(folder, [uid], ["\\Seen"], uidvalidity=uidvalidity)
+        flags = flags | {"\\Seen"}
+    return OpenedMessage(
+        uid=uid, uidvalidity=uidvalidity, part=part, flags=flags, size=len(raw.data), parsed=parsed
+    )
+
+
+def body_render(
+    parsed: ParsedMessage,
+    *,
+    inline_image_url: Callable[[str], str | None],
+    remote_image_url: Callable[[str], str] | None,
+) -> SanitizedHtml:
+    """The one place a message body becomes HTML: sanitized HTML when the message has it,
+    else its plain text made into safe HTML."""
+    if parsed.html_body is not None:
+        return html_sanitize(
+            parsed.html_body, inline_image_url=inline_image_url, remote_image_url=remote_image_url
+        )
+    return SanitizedHtml(html=text_to_html(parsed.text_body or ""), remote_blocked=0)
+
+
+def message_body(
+    *,
+    account: MailAccount,
+    folder: str,
+    uidvalidity: int,
+    uid: int,
+    part: str | None,
+    images: bool,
+    part_url: Callable[[str], str],
+    remote_image_url: Callable[[str], str],
+    parsed: ParsedMessage | None = None,
+) -> SanitizedHtml:
+    """The sanitized body, from the cache when this message was rendered lately; otherwise
+    sanitized once (from `parsed` when the caller has just parsed the message, else fetched
+    without marking it read) and cached under the sanitizer's version."""
+    key = _body_cache_key(account, folder, uidvalidity, uid, part, images)
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    if parsed is None:
+        with store_open(account) as store:
+            raw = store.message_raw(folder, uid, uidvalidity=uidvalidity)
+        parsed = message_parse(raw.data, part=part, max_bytes=settings.MAIL_MAX_PARSE_BYTES)
+    inline = parsed.inline_images
+
+    def inline_image_url(content_id: str) -> str | None:
+        part_id = inline.get(content_id)
+        return part_url(part_id) if part_id else None
+
+    body = body_render(
+        parsed,
+        inline_image_url=inline_image_url,
+        remote_image_url=remote_image_url if images else None,
+    )
+    cache.set(key, body, BODY_CACHE_SECONDS)
+    return body
+
+
+def message_part_get(
+    *, store: MailStore, folder: str, uidvalidity: int, uid: int, part_id: str
+) -> PartContent:
+    raw = store.message_raw(folder, uid, uidvalidity=uidvalidity)
+    content = message_part(raw.data, part_id)
+    if content is None:
+        raise MessageNotFound(f"part {part_id}")
+    return content
+
+
+def message_original(*, store: MailStore, folder: str, uidvalidity: int, uid: int) -> bytes:
+    """The message's exact bytes as the server holds them."""
+    return store.message_raw(folder, uid, uidvalidity=uidvalidity).data

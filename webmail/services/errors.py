@@ -1,0 +1,54 @@
+"""Mail-server errors in the reader's words. Views show these; logs get the code."""
+
+from django.utils.translation import gettext_lazy as _
+
+from accounts.crypto import CredentialError
+from webmail.protocols import errors
+
+_MESSAGES = {
+    errors.AuthenticationFailed: _(
+        "The mail server refused the login name or password. Check them and try again."
+    ),
+    errors.HostNotFound: _("The mail server's name could not be found. Check its spelling."),
+    errors.ConnectionRefused: _(
+        "The mail server refused the connection. Check the server name, the port and the "
+        "security setting."
+    ),
+    errors.TlsFailed: _(
+        "No secure (TLS) connection could be made. Check the port and the security setting."
+    ),
+    errors.TimedOut: _("The mail server did not answer in time. Try again later."),
+    errors.ServerUnavailable: _(
+        "The mail server closed the connection or answered in a way we did not expect. "
+        "Try again later."
+    ),
+    errors.FolderNotFound: _("This folder does not exist on the mail server (any more)."),
+    errors.MessageNotFound: _(
+        "This message is no longer in this folder. It may have been moved or deleted "
+        "from another device."
+    ),
+}
+
+
+def error_message(exc: Exception) -> str:
+    """A plain sentence for the reader; never the server's raw reply or a password."""
+    from .stores import StoreUnavailable  # stores imports the protocol client; keep this light
+
+    if isinstance(exc, StoreUnavailable):
+        return str(
+            _(
+                "This POP3 account is saved and its login works, but reading POP3 mail "
+                "in the browser is not available yet."
+            )
+        )
+    if isinstance(exc, CredentialError):
+        return str(
+            _(
+                "The stored password of this account cannot be read. An administrator "
+                "changed the encryption key; enter the password again."
+            )
+        )
+    for cls in type(exc).__mro__:
+        if cls in _MESSAGES:
+            return str(_MESSAGES[cls])
+    return str(_("The mail server could not be reached. Try again later."))

@@ -1,0 +1,37 @@
+"""Opening the store that holds an account's mail: the one door views and jobs go through."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+
+from accounts.models import MailAccount
+from webmail.protocols.errors import ServerSettings, ServerUnavailable
+from webmail.protocols.imap import imap_store
+from webmail.protocols.store import MailStore
+
+
+class StoreUnavailable(ServerUnavailable):
+    """The account's kind of store is not served yet (POP3 accounts, until they are)."""
+
+    code = "store_unavailable"
+
+
+def incoming_settings(account: MailAccount, *, password: str | None = None) -> ServerSettings:
+    return ServerSettings(
+        host=account.incoming_host,
+        port=account.incoming_port,
+        security=account.incoming_security,
+        login=account.incoming_login,
+        password=password if password is not None else account.incoming_password(),
+        timeout=settings.MAIL_CONNECT_TIMEOUT,
+    )
+
+
+@contextmanager
+def store_open(account: MailAccount) -> Iterator[MailStore]:
+    """One connection for the caller's whole request or job, closed on the way out."""
+    if account.protocol != MailAccount.Protocol.IMAP:
+        raise StoreUnavailable("POP3 mailboxes are not readable yet")
+    with imap_store(incoming_settings(account)) as store:
+        yield store

@@ -1,0 +1,58 @@
+from datetime import datetime
+
+from django import template
+from django.utils import formats, timezone
+
+register = template.Library()
+
+
+@register.filter
+def mail_date(value: datetime | None) -> str:
+    """Today's mail shows the time, older mail the date, in the reader's zone and language."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    if local.date() == timezone.localdate():
+        return formats.time_format(local, "TIME_FORMAT")
+    return formats.date_format(local, "SHORT_DATE_FORMAT")
+
+
+@register.filter
+def mail_datetime(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
+
+
+@register.filter
+def address_list(addresses) -> str:
+    """Display names with their real address always beside them (a name can lie)."""
+    return ", ".join(str(a) for a in addresses or [])
+
+
+@register.simple_tag
+def folder_url(account_id: int, folder: str) -> str:
+    from django.urls import reverse
+    from django.utils.http import urlencode
+
+    return f"{reverse('folder', kwargs={'account_id': account_id})}?{urlencode({'folder': folder})}"
+
+
+@register.simple_tag
+def message_url(account_id: int, uidvalidity: int, uid: int, folder: str, page: int) -> str:
+    from django.urls import reverse
+    from django.utils.http import urlencode
+
+    url = reverse(
+        "message", kwargs={"account_id": account_id, "uidvalidity": uidvalidity, "uid": uid}
+    )
+    return f"{url}?{urlencode({'folder': folder, 'page': page})}"
+
+
+@register.simple_tag
+def page_url(account_id: int, folder: str, page: int) -> str:
+    from django.urls import reverse
+    from django.utils.http import urlencode
+
+    url = reverse("folder", kwargs={"account_id": account_id})
+    return f"{url}?{urlencode({'folder': folder, 'page': page})}"

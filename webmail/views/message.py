@@ -1,0 +1,238 @@
+"""One message: the reading page, its body document, its parts and its original bytes.
+
+Every response that carries mail content sets its own strict headers: the body is a
+sandboxed document that may only be framed by our pages, and everything else is a
+download or inert text, never a page that could run.
+"""
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET
+
+from accounts.models import MailAccount
+from webmail.mime.filenames import content_disposition
+from webmail.selectors import (
+    mailbox_read,
+    message_body,
+    message_open,
+    message_original,
+    message_part_get,
+)
+from webmail.services.image_proxy import image_proxy_url
+from webmail.services.inline_parts import InlinePartRef, inline_part_ref, inline_part_token
+from webmail.services.stores import store_open
+
+from .common import account_for_user, folder_from, page_from, part_from
+
+BODY_CSP = (
+    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; font-src 'none'; "
+    "form-action 'none'; base-uri 'none'; frame-ancestors 'self'; "
+    "sandbox allow-popups allow-popups-to-escape-sandbox"
+)
+# Anything we hand out as a file: never rendered, never run, never sniffed.
+DOWNLOAD_CSP = "default-src 'none'; sandbox"
+# Types a browser would render as a page or run: always sent as opaque bytes.
+ACTIVE_TYPES = {
+    "text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml",
+    "text/javascript", "application/javascript", "application/pdf", "text/xsl",
+    "multipart/x-mixed-replace",
+}
+INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"}
+
+
+def _inert(response: HttpResponse, csp: str = DOWNLOAD_CSP) -> HttpResponse:
+    response["Content-Security-Policy"] = csp
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _message_url(name: str, account_id: int, uidvalidity: int, uid: int, **query) -> str:
+    url = reverse(name, kwargs={"account_id": account_id, "uidvalidity": uidvalidity, "uid": uid})
+    query = {key: value for key, value in query.items() if value not in (None, "", False)}
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+@login_required
+@require_GET
+def message_view(request, account_id: int, uidvalidity: int, uid: int):
+    account = account_for_user(request, account_id)
+    folder, page = folder_from(request), page_from(request)
+    part = part_from(request.GET.get("part"))
+    images = request.GET.get("images") == "1"
+    with store_open(account) as store:
+        mailbox = mailbox_read(store=store, folder=folder, page=page)
+        message = message_open(
+            store=store, folder=folder, uidvalidity=uidvalidity, uid=uid, part=part
+        )
+    links = _MessageLinks(account.pk, folder, uidvalidity, uid, page=page, part=part)
+    body = _body(account, folder, uidvalidity, uid, part, images, parsed=message.parsed)
+    return render(
+        request,
+        "mail/message.html",
+        {
+            "account": account,
+            "mailbox": mailbox,
+            "message": message,
+            "parsed": message.parsed,
+            "links": links,
+            "body_url": links.body(images=images),
+            "remote_blocked": body.remote_blocked if not images else 0,
+            "images_shown": images,
+            "attachments": [
+                {
+                    "info": info,
+                    "download_url": links.part(info.part_id),
+                    "open_url": links.nested(info.part_id) if info.is_message else None,
+                }
+                for info in message.parsed.attachments
+                if not info.inline or info.is_message or not info.content_type.startswith("image/")
+            ],
+        },
+    )
+
+
+class _MessageLinks:
+    def __init__(self, account_id, folder, uidvalidity, uid, *, page=1, part=None):
+        self.key = (account_id, uidvalidity, uid)
+        self.folder, self.page, self.part = folder, page, part
+
+    def view(self, **extra):
+        return _message_url("message", *self.key, folder=self.folder, page=self.page,
+                            part=self.part, **extra)
+
+    def body(self, images=False):
+        return _message_url("message_body", *self.key, folder=self.folder, part=self.part,
+                            images="1" if images else None)
+
+    def show_images(self):
+        return self.view(images="1")
+
+    def part(self, part_id):
+        url = reverse("message_part", kwargs=dict(zip(("account_id", "uidvalidity", "uid"),
+                                                      self.key, strict=True), part_id=part_id))
+        return f"{url}?{urlencode({'folder': self.folder})}"
+
+    def nested(self, part_id):
+        return _message_url("message", *self.key, folder=self.folder, page=self.page, part=part_id)
+
+    def source(self):
+        return _message_url("message_source", *self.key, folder=self.folder)
+
+    def original(self):
+        return _message_url("message_original", *self.key, folder=self.folder)
+
+    def folder_url(self):
+        url = reverse("folder", kwargs={"account_id": self.key[0]})
+        return f"{url}?{urlencode({'folder': self.folder, 'page': self.page})}"
+
+
+def _body(account, folder, uidvalidity, uid, part, images, parsed=None):
+    def part_url(part_id: str) -> str:
+        token = inline_part_token(InlinePartRef(account.pk, folder, uidvalidity, uid, part_id))
+        return reverse("inline_part", kwargs={"token": token})
+
+    return message_body(
+        account=account,
+        folder=folder,
+        uidvalidity=uidvalidity,
+        uid=uid,
+        part=part,
+        images=images,
+        part_url=part_url,
+        remote_image_url=image_proxy_url,
+        parsed=parsed,
+    )
+
+
+@login_required
+@require_GET
+@xframe_options_sameorigin
+def message_body_view(request, account_id: int, uidvalidity: int, uid: int):
+    account = account_for_user(request, account_id)
+    body = _body(
+        account,
+        folder_from(request),
+        uidvalidity,
+        uid,
+        part_from(request.GET.get("part")),
+        request.GET.get("images") == "1",
+    )
+    response = render(request, "mail/body.html", {"body": body})
+    response["Content-Type"] = "text/html; charset=utf-8"
+    _inert(response, BODY_CSP)
+    return response
+
+
+@login_required
+@require_GET
+def message_part_view(request, account_id: int, uidvalidity: int, uid: int, part_id: str):
+    account = account_for_user(request, account_id)
+    with store_open(account) as store:
+        content = message_part_get(
+            store=store,
+            folder=folder_from(request),
+            uidvalidity=uidvalidity,
+            uid=uid,
+            part_id=part_from(part_id),
+        )
+    content_type = content.content_type
+    if content_type in ACTIVE_TYPES or not content_type or "/" not in content_type:
+        content_type = "application/octet-stream"
+    response = HttpResponse(content.data, content_type=content_type)
+    response["Content-Disposition"] = content_disposition(content.filename)
+    return _inert(response)
+
+
+@require_GET
+def inline_part_view(request, token: str):
+    """Images the body shows from the message itself. No session here (see inline_parts);
+    the signed token is the permission, and only plain raster images are served."""
+    ref = inline_part_ref(token)
+    if ref is None:
+        raise Http404("unknown part")
+    account = get_object_or_404(MailAccount, pk=ref.account_id)
+    with store_open(account) as store:
+        content = message_part_get(
+            store=store, folder=ref.folder, uidvalidity=ref.uidvalidity, uid=ref.uid,
+            part_id=ref.part_id,
+        )
+    if content.content_type not in INLINE_IMAGE_TYPES:
+        raise Http404("not an inline image")
+    response = HttpResponse(content.data, content_type=content.content_type)
+    response["Content-Disposition"] = content_disposition(content.filename, inline=True)
+    _inert(response)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+@require_GET
+def message_source_view(request, account_id: int, uidvalidity: int, uid: int):
+    """The exact bytes as text: shown by the browser as plain text, never as HTML."""
+    account = account_for_user(request, account_id)
+    with store_open(account) as store:
+        data = message_original(
+            store=store, folder=folder_from(request), uidvalidity=uidvalidity, uid=uid
+        )
+    response = HttpResponse(data, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = "inline"
+    return _inert(response)
+
+
+@login_required
+@require_GET
+def message_original_view(request, account_id: int, uidvalidity: int, uid: int):
+    account = account_for_user(request, account_id)
+    with store_open(account) as store:
+        data = message_original(
+            store=store, folder=folder_from(request), uidvalidity=uidvalidity, uid=uid
+        )
+    response = HttpResponse(data, content_type="message/rfc822")
+    response["Content-Disposition"] = content_disposition(f"message-{uid}.eml")
+    return _inert(response)

@@ -1,0 +1,86 @@
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts.forms import MailAccountAddForm, PreferencesForm
+from accounts.providers import PROVIDERS
+from webmail.protocols.errors import MailServerError
+from webmail.services.accounts import mail_account_add, mail_account_delete
+from webmail.services.errors import error_message
+
+from .common import account_for_user
+
+
+@login_required
+def account_list(request):
+    return render(
+        request, "settings/accounts.html", {"accounts": request.user.mail_accounts.all()}
+    )
+
+
+@login_required
+def account_add(request):
+    form = MailAccountAddForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            account = mail_account_add(
+                user=request.user,
+                email=data["email"],
+                display_name=data["display_name"],
+                protocol=data["protocol"],
+                host=data["host"],
+                port=data["port"],
+                security=data["security"],
+                login=data["login"],
+                password=data["password"],
+                smtp_host=data["smtp_host"],
+                smtp_port=data["smtp_port"],
+                smtp_security=data["smtp_security"],
+                smtp_login=data["smtp_login"],
+                smtp_password=data["smtp_password"],
+            )
+        except MailServerError as exc:
+            form.add_error(None, error_message(exc))
+        else:
+            messages.success(request, _("The account %(email)s was added.") % {"email": account.email})
+            return redirect("folder", account_id=account.pk)
+    providers = {
+        domain: {
+            "imap": [p.imap_host, p.imap_port],
+            "pop3": [p.pop3_host, p.pop3_port],
+            "smtp": [p.smtp_host, p.smtp_port, p.smtp_security],
+        }
+        for domain, p in PROVIDERS.items()
+    }
+    return render(
+        request,
+        "settings/account_add.html",
+        {"form": form, "providers": providers},
+    )
+
+
+@login_required
+@require_POST
+def account_delete(request, account_id: int):
+    account = account_for_user(request, account_id)
+    mail_account_delete(account=account)
+    messages.success(
+        request,
+        _("The account %(email)s was removed from Postfach. Nothing was deleted on its mail server.")
+        % {"email": account.email},
+    )
+    return redirect("account_list")
+
+
+@login_required
+def preferences(request):
+    form = PreferencesForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Your settings were saved."))
+        return redirect("preferences")
+    return render(request, "settings/preferences.html", {"form": form})
