@@ -2,7 +2,7 @@
 
 Never touches the system Dovecot or /etc/dovecot: the master runs in the foreground with
 `dovecot -c OUR_CONFIG -F` and listens on 127.0.0.1 only, on free high ports. The facts
-this relies on are in /work/shared/design/dovecot-for-tests.md.
+this relies on are in ../shared/design/dovecot-for-tests.md (beside the repo).
 
 Measured on the 2-core dev VM (pytest --durations): `Dovecot.start()` (config written,
 master up, both ports accepting) takes 0.01-0.02 s; `seeded_mailbox` adds 0.05-0.08 s plus
