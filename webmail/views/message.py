@@ -100,14 +100,15 @@ def message_view(request, account_id: int, uidvalidity: int, uid: int):
 class _MessageLinks:
     def __init__(self, account_id, folder, uidvalidity, uid, *, page=1, part=None):
         self.key = (account_id, uidvalidity, uid)
-        self.folder, self.page, self.part = folder, page, part
+        # `shown_part` (the nested message being read), not `part`: that name is the method.
+        self.folder, self.page, self.shown_part = folder, page, part
 
     def view(self, **extra):
         return _message_url("message", *self.key, folder=self.folder, page=self.page,
-                            part=self.part, **extra)
+                            part=self.shown_part, **extra)
 
     def body(self, images=False):
-        return _message_url("message_body", *self.key, folder=self.folder, part=self.part,
+        return _message_url("message_body", *self.key, folder=self.folder, part=self.shown_part,
                             images="1" if images else None)
 
     def show_images(self):
