@@ -26,7 +26,8 @@ def mail_user(dovecot: Dovecot) -> MailUser:
 @pytest.fixture(scope="session")
 def seeded_mailbox(dovecot: Dovecot) -> SeededMailbox:
     """User `reader`: INBOX holds tests/fixtures/mail/*.eml, plus Projects/2026 and
-    Newsletters (see SeededMailbox). Read-only by convention."""
+    Newsletters (see SeededMailbox). Tests change no mail here, but views mark what they
+    open as \\Seen: tests that compare flags use tests/protocols' own copy."""
     return seed_reader(dovecot, FIXTURE_MAIL)
 
 
