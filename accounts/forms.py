@@ -18,7 +18,11 @@ class MailAccountAddForm(forms.Form):
     """Address and password are enough for known providers; everyone else fills in the
     servers (a small script fills them in as you type, and the server fills any left blank)."""
 
-    email = forms.EmailField(label=_("Email address"))
+    # Django's address check allows up to 320 characters; the column holds 254, and a
+    # longer address would pass the login check only to fail on saving.
+    email = forms.EmailField(
+        label=_("Email address"), max_length=MailAccount._meta.get_field("email").max_length
+    )
     display_name = forms.CharField(label=_("Your name"), required=False, max_length=200)
     password = forms.CharField(
         label=_("Password"), widget=forms.PasswordInput(render_value=False), strip=False

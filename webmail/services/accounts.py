@@ -7,11 +7,17 @@ from django.db import transaction
 
 from accounts.crypto import secret_rotate
 from accounts.models import MailAccount, User
-from webmail.protocols.errors import ServerSettings
+from webmail.protocols.errors import HostNotFound, ServerSettings
 from webmail.protocols.imap import imap_login_check
 from webmail.protocols.pop3 import pop3_login_check
 
 log = logging.getLogger(__name__)
+
+SMTP_DEFAULT_PORTS = {
+    MailAccount.Security.TLS: 465,
+    MailAccount.Security.STARTTLS: 587,
+    MailAccount.Security.NONE: 25,
+}
 
 
 def mail_account_check(
@@ -19,6 +25,13 @@ def mail_account_check(
 ) -> None:
     """Connects and logs in once (time-out from MAIL_CONNECT_TIMEOUT). Raises the
     MailServerError that says what went wrong; returns quietly when all is well."""
+    try:
+        # The socket layer IDNA-encodes the name; a name that cannot be encoded (an empty
+        # label as in "mail..example.org", a label over 63 characters) is a typo, and the
+        # protocol code would report it as a broken server (IMAP) or not at all (POP3).
+        host.encode("idna")
+    except UnicodeError:
+        raise HostNotFound(host) from None
     server = ServerSettings(
         host=host,
         port=port,
@@ -51,20 +64,14 @@ def mail_account_add(
 ) -> MailAccount:
     """Saves a mail account, after a real login succeeded (unless check=False, for scripts
     that set up accounts while the server is away). SMTP shares the incoming login unless
-    an SMTP login is given."""
-    if check:
-        try:
-            mail_account_check(
-                protocol=protocol,
-                host=host,
-                port=port,
-                security=security,
-                login=login,
-                password=password,
-            )
-        except Exception as exc:
-            log.info("account check for user %s failed: %s", user.pk, getattr(exc, "code", exc))
-            raise
+    an SMTP login is given; an SMTP server without a port gets the usual one for its
+    security.
+
+    Raises ValidationError for values that cannot be stored (checked before connecting,
+    so nothing is sent to a server for an account that would not be saved), and the
+    MailServerError of the login check."""
+    if smtp_host and not smtp_port:
+        smtp_port = SMTP_DEFAULT_PORTS[smtp_security]
     account = MailAccount(
         user=user,
         email=email,
@@ -83,6 +90,19 @@ def mail_account_add(
     account.set_incoming_password(password)
     account.set_smtp_password(smtp_password if smtp_login else "")
     account.full_clean()
+    if check:
+        try:
+            mail_account_check(
+                protocol=protocol,
+                host=host,
+                port=port,
+                security=security,
+                login=login,
+                password=password,
+            )
+        except Exception as exc:
+            log.info("account check for user %s failed: %s", user.pk, getattr(exc, "code", exc))
+            raise
     account.save()
     log.info("user %s added mail account %s (%s)", user.pk, account.pk, protocol)
     return account

@@ -1,5 +1,6 @@
 """`manage.py mailaccount add|list|rotate-key`: the account services for admins and scripts."""
 
+import argparse
 import sys
 
 from django.contrib.auth import get_user_model
@@ -14,6 +15,17 @@ from webmail.services.errors import error_message
 SECURITY = [choice for choice, _label in MailAccount.Security.choices]
 
 
+def port(value: str) -> int:
+    """argparse type: a TCP port, refused at once rather than after a confusing connect."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port from 1 to 65535")
+    return number
+
+
 class Command(BaseCommand):
     help = "Add and list mail accounts, and re-encrypt their passwords under a new key."
 
@@ -26,7 +38,7 @@ class Command(BaseCommand):
         add.add_argument("--name", default="", help="display name for sent mail")
         add.add_argument("--protocol", choices=["imap", "pop3"], default="imap")
         add.add_argument("--host", required=True)
-        add.add_argument("--port", type=int, required=True)
+        add.add_argument("--port", type=port, required=True)
         add.add_argument("--security", choices=SECURITY, required=True)
         add.add_argument("--login", help="login name (default: the email address)")
         add.add_argument(
@@ -35,7 +47,9 @@ class Command(BaseCommand):
             help="read the password from the first line of standard input (required)",
         )
         add.add_argument("--smtp-host", default="")
-        add.add_argument("--smtp-port", type=int)
+        add.add_argument(
+            "--smtp-port", type=port, help="default: 465, 587 or 25 by --smtp-security"
+        )
         add.add_argument("--smtp-security", choices=SECURITY, default="starttls")
         add.add_argument(
             "--smtp-login",
@@ -43,9 +57,7 @@ class Command(BaseCommand):
             help="SMTP login, if not the incoming one; its password is read from the second "
             "line of standard input",
         )
-        add.add_argument(
-            "--no-check", action="store_true", help="save without logging in first"
-        )
+        add.add_argument("--no-check", action="store_true", help="save without logging in first")
 
         actions.add_parser("list", help="list every mail account")
         actions.add_parser(
