@@ -194,6 +194,14 @@ def test_a_missing_message_is_not_found(open_seeded, alice_client, alice_account
         f"/mail/{alice_account.pk}/{uidvalidity}/999999/", {"folder": "INBOX"}
     )
     assert response.status_code == 404
+    assert "This message is no longer in this folder." in _text(response)
+
+
+def test_a_malformed_address_gets_a_readable_not_found_page(alice_client, alice_account):
+    response = alice_client.get(f"/mail/{alice_account.pk}/", {"folder": "INBOX\r\nX"})
+    assert response.status_code == 404
+    assert "<h1>Not found</h1>" in response.content.decode()
+    assert "Back to your mail" in response.content.decode()
 
 
 def test_every_seeded_message_renders(open_seeded, seeded_mailbox):
