@@ -5,7 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
-TEST_DEBS := dovecot-imapd dovecot-pop3d redis-server chromium gettext
+TEST_DEBS := dovecot-imapd dovecot-pop3d redis-server chromium gettext nodejs npm
+# axe-core, the accessibility checker the browser tests inject, comes from the npm registry.
+AXE_VERSION := 4.10.3
+AXE := .cache/npm/node_modules/axe-core/axe.min.js
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test test-only check-tools redis lint bench messages clean
@@ -38,6 +41,7 @@ check-tools:
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v msgfmt >/dev/null || missing="$$missing gettext"; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "Installing Debian packages:$$missing"; \
@@ -57,7 +61,11 @@ redis:
 	       redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
 	         --dir /tmp --logfile /tmp/postfach-test-redis.log; sleep 0.5; }
 
-test: check-tools $(VENV)/.dev-installed redis lint test-only
+$(AXE):
+	npm install --silent --no-audit --no-fund --prefix .cache/npm axe-core@$(AXE_VERSION) \
+	  || { echo "Could not install axe-core from the npm registry"; exit 1; }
+
+test: check-tools $(VENV)/.dev-installed $(AXE) redis lint test-only
 
 test-only:
 	$(BIN)/pytest
