@@ -1,5 +1,7 @@
 """Shared fixtures. The Dovecot machinery lives in tests/dovecot.py; these stay thin."""
 
+import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,6 +10,42 @@ import pytest
 from tests.dovecot import Dovecot, MailUser, SeededMailbox, new_mail_user, seed_reader
 
 FIXTURE_MAIL = Path(__file__).parent / "fixtures" / "mail"
+
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "testserver"}
+
+
+def _numeric(host: str) -> bool:
+    try:
+        socket.inet_aton(host)  # also the odd spellings (127.1, 0x7f.1) netguard tests use
+        return True
+    except OSError:
+        pass
+    try:
+        socket.inet_pton(socket.AF_INET6, host.split("%")[0])
+        return True
+    except OSError:
+        return False
+
+
+def _loopback_only(event: str, args: tuple) -> None:
+    """Tests talk to servers they started on 127.0.0.1 and to nothing else: no connection
+    to another address and no name lookup that would ask a DNS server. (Chromium is
+    another process; its requests are held in by tests/browser/conftest.py.)"""
+    if event == "socket.connect":
+        sock, address = args
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in (
+            "127.0.0.1", "::1", "::ffff:127.0.0.1"
+        ):
+            raise ConnectionRefusedError(f"test tried to connect to {address!r}: loopback only")
+    elif event in ("socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr"):
+        host = args[0]
+        if isinstance(host, bytes):
+            host = host.decode("ascii", "replace")
+        if host is not None and host not in LOOPBACK_NAMES and not _numeric(host):
+            raise socket.gaierror(socket.EAI_NONAME, f"test tried to look up {host!r}")
+
+
+sys.addaudithook(_loopback_only)
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,7 @@ from .errors import (
     TimedOut,
     TlsFailed,
 )
+from .hostnames import host_name_check
 from .store import FolderInfo, FolderPage, MessageSummary, RawMessage
 
 __all__ = ["ImapStore", "imap_login_check", "imap_store"]
@@ -98,6 +99,7 @@ def imap_login_check(settings: ServerSettings) -> None:
 def _connect(settings: ServerSettings) -> IMAPClient:
     if settings.security not in ("tls", "starttls", "none"):
         raise ValueError(f"unknown security {settings.security!r}")
+    host_name_check(settings.host)
     with _classified(settings):
         tls = settings.security == "tls"
         client = IMAPClient(

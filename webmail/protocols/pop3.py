@@ -13,10 +13,12 @@ from .errors import (
     TimedOut,
     TlsFailed,
 )
+from .hostnames import host_name_check
 
 
 def pop3_login_check(settings: ServerSettings) -> None:
     """Connects, logs in and quits without touching a message (no DELE is ever sent here)."""
+    host_name_check(settings.host)
     try:
         if settings.security == "tls":
             context = ssl.create_default_context()

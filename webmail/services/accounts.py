@@ -7,7 +7,7 @@ from django.db import transaction
 
 from accounts.crypto import secret_rotate
 from accounts.models import MailAccount, User
-from webmail.protocols.errors import HostNotFound, ServerSettings
+from webmail.protocols.errors import ServerSettings
 from webmail.protocols.imap import imap_login_check
 from webmail.protocols.pop3 import pop3_login_check
 
@@ -25,13 +25,6 @@ def mail_account_check(
 ) -> None:
     """Connects and logs in once (time-out from MAIL_CONNECT_TIMEOUT). Raises the
     MailServerError that says what went wrong; returns quietly when all is well."""
-    try:
-        # The socket layer IDNA-encodes the name; a name that cannot be encoded (an empty
-        # label as in "mail..example.org", a label over 63 characters) is a typo, and the
-        # protocol code would report it as a broken server (IMAP) or not at all (POP3).
-        host.encode("idna")
-    except UnicodeError:
-        raise HostNotFound(host) from None
     server = ServerSettings(
         host=host,
         port=port,
