@@ -68,3 +68,28 @@ class MessageNotFound(MailServerError):
     """No such UID in the folder, or the folder's UIDVALIDITY changed since the link was made."""
 
     code = "message_not_found"
+
+
+class FolderChanged(MessageNotFound):
+    """The folder's UIDVALIDITY is not the one the caller's UIDs came from: the same UID may
+    now name another message, so nothing was done."""
+
+    code = "folder_changed"
+
+
+class ActionRefused(MailServerError):
+    """The server answered NO to a change (create, rename, move, ...). `reason` is its RFC
+    5530 response code in upper case ("ALREADYEXISTS", "OVERQUOTA", ...) or ""; the
+    server's free text is never kept."""
+
+    code = "refused"
+
+    def __init__(self, detail: str = "", *, reason: str = ""):
+        super().__init__(detail)
+        self.reason = reason
+
+
+class NotSupported(MailServerError):
+    """The server lacks an extension this needs to be done safely (UIDPLUS, for example)."""
+
+    code = "not_supported"

@@ -20,24 +20,28 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 from imapclient.imap_utf7 import decode as decode_utf7
+from imapclient.imap_utf7 import encode as encode_utf7
 from imapclient.response_parser import parse_response
 
 from webmail.mime.headers import address_list, header_date, header_text
 
 from .errors import (
+    ActionRefused,
     AuthenticationFailed,
     ConnectionRefused,
+    FolderChanged,
     FolderNotFound,
     HostNotFound,
     MailServerError,
     MessageNotFound,
+    NotSupported,
     ServerSettings,
     ServerUnavailable,
     TimedOut,
     TlsFailed,
 )
 from .hostnames import host_name_check
-from .store import FolderInfo, FolderPage, MessageSummary, RawMessage
+from .store import FolderInfo, FolderPage, FolderStatus, MessageSummary, RawMessage
 
 __all__ = ["ImapStore", "imap_login_check", "imap_store"]
 
@@ -335,20 +339,215 @@ class ImapStore:
 
     def flags_add(
         self, folder: str, uids: list[int], flags: list[str], *, uidvalidity: int
-    ) -> None:
-        """UID STORE +FLAGS.SILENT in chunks. UIDs that are gone meanwhile are skipped by
-        the server, which is what "already gone" should mean for flags."""
-        for uid in uids:
-            _check_uid(uid)
+    ) -> list[int]:
+        """UID STORE +FLAGS.SILENT in chunks, on the UIDs the folder still holds (found by
+        UID SEARCH, so the caller can say what happened); UIDs gone meanwhile are skipped,
+        which is what "already gone" should mean for flags. Returns the UIDs changed."""
+        return self._flags_change(folder, uids, flags, uidvalidity, add=True)
+
+    def flags_remove(
+        self, folder: str, uids: list[int], flags: list[str], *, uidvalidity: int
+    ) -> list[int]:
+        """UID STORE -FLAGS.SILENT, like flags_add."""
+        return self._flags_change(folder, uids, flags, uidvalidity, add=False)
+
+    def _flags_change(
+        self, folder: str, uids: list[int], flags: list[str], uidvalidity: int, *, add: bool
+    ) -> list[int]:
+        _check_uids(uids)
         for flag in flags:
             if not _FLAG.match(flag) or flag.lower() == "\\recent":
                 raise ValueError(f"not a storable flag: {flag!r}")
         if not uids or not flags:
-            return
+            return []
         with self._talking():
             self._select_checked(folder, uidvalidity, readonly=False)
-            for start in range(0, len(uids), STORE_CHUNK):
-                self._client.add_flags(uids[start : start + STORE_CHUNK], flags, silent=True)
+            present = self._present(uids)
+            change = self._client.add_flags if add else self._client.remove_flags
+            with self._refusable():
+                for chunk in _chunked(present):
+                    change(chunk, flags, silent=True)
+        return present
+
+    def message_uids(
+        self, folder: str, *, uidvalidity: int, below: int | None = None
+    ) -> list[int]:
+        """UID SEARCH on the EXAMINEd folder: every UID, or those lower than `below` (the
+        UIDNEXT a confirmation page saw, so mail that arrived since is left alone)."""
+        if below is not None and below <= 1:
+            return []
+        with self._talking():
+            self._select_checked(folder, uidvalidity, readonly=True)
+            criteria = ["UID", f"1:{below - 1}"] if below is not None else ["ALL"]
+            found = self._client.search(criteria)
+        return sorted(uid for uid in found if below is None or uid < below)
+
+    # -- organising (RFC 6851 MOVE, RFC 4315 UIDPLUS, RFC 6154 special use) --
+
+    def messages_move(
+        self, folder: str, uids: list[int], target: str, *, uidvalidity: int
+    ) -> list[int]:
+        """Moves the UIDs the folder still holds to `target` and returns them.
+
+        UID MOVE where offered (atomic per command). Otherwise, in this order so a failure
+        can leave a copy but never lose a message: UID COPY, +FLAGS.SILENT \\Deleted, then
+        UID EXPUNGE of exactly these UIDs (UIDPLUS); never a bare EXPUNGE, which would also
+        remove what other clients marked \\Deleted. With neither extension nothing is done
+        (NotSupported). A target that does not exist is FolderNotFound (TRYCREATE).
+        """
+        _check_uids(uids)
+        _check_folder_name(target)
+        if target == folder:
+            raise ValueError("source and target are the same folder")
+        if not uids:
+            return []
+        with self._talking():
+            can_move = self._has("MOVE")
+            if not can_move and not self._has("UIDPLUS"):
+                raise NotSupported("the server offers neither MOVE nor UIDPLUS")
+            self._select_checked(folder, uidvalidity, readonly=False)
+            present = self._present(uids)
+            with self._refusable():
+                for chunk in _chunked(present):
+                    if can_move:
+                        self._client.move(chunk, target)
+                    else:
+                        self._client.copy(chunk, target)
+                        self._client.add_flags(chunk, ["\\Deleted"], silent=True)
+                        self._client.uid_expunge(chunk)
+        return present
+
+    def messages_expunge(self, folder: str, uids: list[int], *, uidvalidity: int) -> list[int]:
+        """Removes exactly these UIDs for good: +FLAGS.SILENT \\Deleted, then UID EXPUNGE
+        (UIDPLUS). Without UIDPLUS nothing is done (NotSupported): a bare EXPUNGE would also
+        remove mail other clients marked \\Deleted. Returns the UIDs that were there."""
+        _check_uids(uids)
+        if not uids:
+            return []
+        with self._talking():
+            if not self._has("UIDPLUS"):
+                raise NotSupported("the server does not offer UIDPLUS")
+            self._select_checked(folder, uidvalidity, readonly=False)
+            present = self._present(uids)
+            with self._refusable():
+                for chunk in _chunked(present):
+                    self._client.add_flags(chunk, ["\\Deleted"], silent=True)
+                    self._client.uid_expunge(chunk)
+        return present
+
+    def folder_status(self, folder: str) -> FolderStatus:
+        _check_folder_name(folder)
+        with self._talking():
+            return self._status(folder)
+
+    def _status(self, folder: str) -> FolderStatus:
+        try:
+            raw = self._client.folder_status(folder, ["MESSAGES", "UIDNEXT", "UIDVALIDITY"])
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError as exc:
+            raise FolderNotFound("the server cannot report on this folder") from exc
+        values = {_text(key).upper(): value for key, value in raw.items()}
+        try:
+            return FolderStatus(
+                name=folder,
+                uidvalidity=int(values["UIDVALIDITY"]),
+                uidnext=int(values["UIDNEXT"]),
+                messages=int(values["MESSAGES"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ServerUnavailable("incomplete STATUS response") from exc
+
+    def folder_create(self, name: str, *, special_use: str | None = None) -> None:
+        """CREATE, with (USE (...)) only where CREATE-SPECIAL-USE is offered: a server
+        without it may refuse the argument, or (Dovecot) accept and ignore it."""
+        _check_folder_name(name)
+        if special_use is not None and special_use not in SPECIAL_USES:
+            raise ValueError(f"not a special use: {special_use!r}")
+        with self._talking(), self._refusable():
+            if special_use and self._has("CREATE-SPECIAL-USE"):
+                # imapclient's create_folder() takes no options; imaplib's public xatom does.
+                typ, data = self._client._imap.xatom(
+                    "CREATE", _quoted(name), f"(USE ({special_use}))"
+                )
+                if typ != "OK":
+                    raise _refusal(_text(data[-1] if data else b""))
+            else:
+                self._client.create_folder(name)
+
+    def folder_rename(self, name: str, new_name: str) -> None:
+        _check_folder_name(name)
+        _check_folder_name(new_name)
+        with self._talking(), self._refusable():
+            self._client.rename_folder(name, new_name)
+
+    def folder_delete(self, name: str, *, uidvalidity: int) -> None:
+        """DELETE, after checking the folder is still the one the caller counted (a folder
+        deleted and made again meanwhile has a new UIDVALIDITY)."""
+        _check_folder_name(name)
+        with self._talking():
+            if self._status(name).uidvalidity != uidvalidity:
+                raise FolderChanged("the folder's UIDVALIDITY changed")
+            with self._refusable():
+                self._client.delete_folder(name)
+
+    def folder_subscribe(self, name: str, *, subscribed: bool) -> None:
+        _check_folder_name(name)
+        with self._talking(), self._refusable():
+            if subscribed:
+                self._client.subscribe_folder(name)
+            else:
+                self._client.unsubscribe_folder(name)
+
+    def folder_subscriptions(self) -> frozenset[str]:
+        with self._talking():
+            listed = self._client.list_sub_folders()[:MAX_FOLDERS]
+        return frozenset(_folder_name(name) for _flags, _delim, name in listed)
+
+    def special_folder(self, role: str) -> str | None:
+        """The first selectable folder the server marks with `role` (RFC 6154): from LIST
+        RETURN (SPECIAL-USE) where offered, else from a plain LIST's attributes, where
+        servers without the extension may still put them."""
+        if role not in SPECIAL_USES:
+            raise ValueError(f"not a special use: {role!r}")
+        with self._talking():
+            if self._has("SPECIAL-USE") and self._has("LIST-EXTENDED"):
+                entries, _ = self._extended_list("RETURN (SPECIAL-USE)")
+            else:
+                entries = [
+                    (_flag_names(flags), _text(delim), _folder_name(name))
+                    for flags, delim, name in self._client.list_folders()[:MAX_FOLDERS]
+                ]
+        wanted = role.lower()
+        for flags, _delim, name in entries:
+            if wanted in {f.lower() for f in flags} and _is_selectable(flags):
+                return name
+        return None
+
+    def _has(self, capability: str) -> bool:
+        """Every capability check of the organising commands goes through here (the tests
+        take MOVE or UIDPLUS away at this seam; Dovecot cannot be told to hide them)."""
+        return self._client.has_capability(capability)
+
+    def _present(self, uids: list[int]) -> list[int]:
+        """Which of `uids` the selected folder holds, ascending (UID SEARCH in chunks)."""
+        wanted = set(uids)
+        found: set[int] = set()
+        for chunk in _chunked(sorted(wanted)):
+            found.update(self._client.search(["UID", ",".join(str(uid) for uid in chunk)]))
+        return sorted(found & wanted)
+
+    @contextmanager
+    def _refusable(self) -> Iterator[None]:
+        """A NO (or BAD) to a change is the server refusing, not a broken connection:
+        ActionRefused with the RFC 5530 code only; TRYCREATE/NONEXISTENT: FolderNotFound.
+        The chain is dropped so the server's free text reaches no log."""
+        try:
+            yield
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError as exc:
+            raise _refusal(str(exc)) from None
 
     # -- selecting --
 
@@ -369,7 +568,7 @@ class ImapStore:
         came from: after a change the same UID names a different message."""
         selected = self._select(folder, readonly=readonly)
         if _uidvalidity(selected) != uidvalidity:
-            raise MessageNotFound("the folder's UIDVALIDITY changed")
+            raise FolderChanged("the folder's UIDVALIDITY changed")
 
 
 # -- response helpers --------------------------------------------------------------------
@@ -445,6 +644,38 @@ def _uidvalidity(selected: dict[bytes, Any]) -> int:
 def _check_uid(uid: int) -> None:
     if not isinstance(uid, int) or isinstance(uid, bool) or not 0 < uid < 2**32:
         raise ValueError(f"not a UID: {uid!r}")
+
+
+def _check_uids(uids: list[int]) -> None:
+    for uid in uids:
+        _check_uid(uid)
+
+
+def _chunked(uids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(uids), STORE_CHUNK):
+        yield uids[start : start + STORE_CHUNK]
+
+
+def _check_folder_name(name: str) -> None:
+    if not name or len(name) > MAX_FOLDER_NAME or _FORBIDDEN_IN_NAMES.search(name):
+        raise FolderNotFound("invalid folder name")
+
+
+def _quoted(name: str) -> str:
+    """A folder name as an IMAP quoted string, in modified UTF-7 (RFC 3501 5.1.3); names
+    with CR, LF or NUL never get here (_check_folder_name)."""
+    encoded = encode_utf7(name).decode("ascii")
+    return '"' + encoded.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _refusal(text: str) -> MailServerError:
+    match = _LOGIN_CODE.search(text)
+    code = match.group(1) if match else ""
+    if code in ("TRYCREATE", "NONEXISTENT"):
+        return FolderNotFound(f"the server has no such folder [{code}]")
+    return ActionRefused(
+        f"the server refused [{code}]" if code else "the server refused", reason=code
+    )
 
 
 def _summary(data: dict[bytes, Any]) -> MessageSummary:

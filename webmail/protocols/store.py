@@ -79,6 +79,14 @@ class FolderPage:
 
 
 @dataclass(frozen=True)
+class FolderStatus:
+    name: str
+    uidvalidity: int
+    uidnext: int  # every message now in the folder has a lower UID
+    messages: int
+
+
+@dataclass(frozen=True)
 class RawMessage:
     uid: int
     uidvalidity: int
@@ -99,5 +107,45 @@ class MailStore(Protocol):
         """The whole message without setting \\Seen. Raises MessageNotFound when the UID is
         gone or the folder's UIDVALIDITY is not `uidvalidity`."""
 
-    def flags_add(self, folder: str, uids: list[int], flags: list[str], *, uidvalidity: int) -> None:
-        """Adds flags; aborts with MessageNotFound if the UIDVALIDITY differs."""
+    def flags_add(
+        self, folder: str, uids: list[int], flags: list[str], *, uidvalidity: int
+    ) -> list[int]:
+        """Adds flags; returns the UIDs the folder still held. Aborts with FolderChanged if
+        the UIDVALIDITY differs."""
+
+    def flags_remove(
+        self, folder: str, uids: list[int], flags: list[str], *, uidvalidity: int
+    ) -> list[int]:
+        """Removes flags; like flags_add."""
+
+    def message_uids(self, folder: str, *, uidvalidity: int, below: int | None = None) -> list[int]:
+        """The UIDs in the folder (only those lower than `below` when given), ascending."""
+
+    def messages_move(
+        self, folder: str, uids: list[int], target: str, *, uidvalidity: int
+    ) -> list[int]:
+        """Moves these UIDs to `target`; returns the UIDs that were there to move. Never
+        touches other messages. Aborts with FolderChanged if the UIDVALIDITY differs."""
+
+    def messages_expunge(self, folder: str, uids: list[int], *, uidvalidity: int) -> list[int]:
+        """Removes exactly these UIDs for good; returns the UIDs that were there."""
+
+    def folder_status(self, folder: str) -> FolderStatus:
+        """UIDVALIDITY, UIDNEXT and the message count, without opening the folder."""
+
+    def folder_create(self, name: str, *, special_use: str | None = None) -> None:
+        """Creates a folder, marked with `special_use` where the server can (RFC 6154)."""
+
+    def folder_rename(self, name: str, new_name: str) -> None: ...
+
+    def folder_delete(self, name: str, *, uidvalidity: int) -> None:
+        """Deletes the folder and its mail, unless its UIDVALIDITY is not `uidvalidity`
+        (then FolderChanged: it is not the folder the caller looked at)."""
+
+    def folder_subscribe(self, name: str, *, subscribed: bool) -> None: ...
+
+    def folder_subscriptions(self) -> frozenset[str]:
+        """The names of the subscribed folders."""
+
+    def special_folder(self, role: str) -> str | None:
+        """The folder the server marks with this special use ("\\Trash", ...), or None."""
