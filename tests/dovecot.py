@@ -282,8 +282,17 @@ service stats {{
 
     # -- users and mail -----------------------------------------------------------------
 
-    def add_user(self, name: str, password: str, quota: str = "100M") -> None:
-        """Writes the user's passwd-file line.
+    def add_user(
+        self,
+        name: str,
+        password: str,
+        quota: str = "100M",
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        """Writes the user's passwd-file line. `settings` override Dovecot settings for
+        this user only, as userdb fields: {"namespace/inbox/mailbox/Archive/auto": "no"}
+        gives a mailbox without an Archive, {"imap_capability": "+CREATE-SPECIAL-USE"}
+        adds a capability. Values cannot contain spaces (the fields' separator).
 
         One file per user (`args = .../users/%n`) rather than one shared file: Dovecot
         re-stats a passwd-file at most once per second, so a user appended to a shared
@@ -295,9 +304,14 @@ service stats {{
         for value in (password, quota):
             if not _SAFE_FIELD.match(value) or value != value.strip():
                 raise ValueError("password and quota must not contain ':' or newlines")
+        overrides = "".join(f" userdb_{key}={value}" for key, value in (settings or {}).items())
+        if any(re.search(r"[\s\x00]", f"{key}{value}") for key, value in (settings or {}).items()):
+            raise ValueError("settings must not contain spaces or newlines")
         if name in self.passwords:
             raise ValueError(f"user {name!r} exists")
-        line = f"{name}:{{PLAIN}}{password}::::::userdb_quota_rule=*:storage={quota}\n"
+        line = (
+            f"{name}:{{PLAIN}}{password}::::::userdb_quota_rule=*:storage={quota}{overrides}\n"
+        )
         path = self.users_dir / name
         tmp = path.with_suffix(".tmp")
         tmp.write_text(line, encoding="utf-8")
@@ -438,14 +452,16 @@ class MailUser:
 _user_counter = 0
 
 
-def new_mail_user(dovecot: Dovecot, prefix: str = "user") -> MailUser:
-    """A fresh user with a unique name and an empty mailbox."""
+def new_mail_user(
+    dovecot: Dovecot, prefix: str = "user", settings: dict[str, str] | None = None
+) -> MailUser:
+    """A fresh user with a unique name and an empty mailbox (`settings`: see add_user)."""
     global _user_counter
     _user_counter += 1
     user = MailUser(
         f"{prefix}{_user_counter}-{secrets.token_hex(3)}", secrets.token_hex(8), dovecot
     )
-    dovecot.add_user(user.name, user.password)
+    dovecot.add_user(user.name, user.password, settings=settings)
     return user
 
 

@@ -5,6 +5,11 @@ from django.utils.translation import gettext_lazy as _
 from accounts.crypto import CredentialError
 from webmail.protocols import errors
 
+
+class ActionNotAllowed(Exception):
+    """One of our own rules refuses what the reader asked for (the Inbox cannot be renamed,
+    a stale page, ...). The text is for the reader, already in their language."""
+
 _MESSAGES = {
     errors.AuthenticationFailed: _(
         "The mail server refused the login name or password. Check them and try again."
@@ -27,6 +32,21 @@ _MESSAGES = {
         "This message is no longer in this folder. It may have been moved or deleted "
         "from another device."
     ),
+    errors.NotSupported: _(
+        "The mail server lacks a feature this needs to be done safely, so nothing was done."
+    ),
+    errors.ActionRefused: _("The mail server refused this."),
+}
+# The RFC 5530 codes a refusal may carry, in the reader's words.
+_REFUSALS = {
+    "ALREADYEXISTS": _("A folder with this name exists already."),
+    "OVERQUOTA": _(
+        "Your mailbox on the mail server is full, so it refused. Empty the Trash or delete "
+        "some mail, then try again."
+    ),
+    "NOPERM": _("The mail server does not allow this for your account."),
+    "INUSE": _("The mail server is busy with this folder. Try again in a moment."),
+    "LIMIT": _("The mail server refused this because one of its limits was reached."),
 }
 
 
@@ -41,6 +61,10 @@ def error_message(exc: Exception) -> str:
                 "in the browser is not available yet."
             )
         )
+    if isinstance(exc, ActionNotAllowed):
+        return str(exc)
+    if isinstance(exc, errors.ActionRefused) and exc.reason in _REFUSALS:
+        return str(_REFUSALS[exc.reason])
     if isinstance(exc, CredentialError):
         return str(
             _(
