@@ -1,3 +1,5 @@
+import re
+import unicodedata
 import zoneinfo
 
 from django.conf import settings
@@ -6,6 +8,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from .crypto import secret_decrypt, secret_encrypt
+from .validators import validate_one_line, validate_text
 
 
 def _time_zone_choices():
@@ -103,3 +106,116 @@ class MailAccount(models.Model):
     @property
     def name_for_display(self) -> str:
         return self.display_name or self.email
+
+
+class Identity(models.Model):
+    """Who a message from this account says it is from: the From name and address, where
+    replies should go, and the signature. Every account has at least one, and exactly one
+    is its default (webmail.services.identities keeps both true)."""
+
+    account = models.ForeignKey(
+        MailAccount,
+        on_delete=models.CASCADE,
+        related_name="identities",
+        verbose_name=_("mail account"),
+    )
+    name = models.CharField(_("name"), max_length=200, blank=True, validators=[validate_one_line])
+    email = models.EmailField(_("email address"), validators=[validate_one_line])
+    reply_to = models.EmailField(_("replies to"), blank=True, validators=[validate_one_line])
+    signature = models.TextField(_("signature"), blank=True, validators=[validate_text])
+    is_default = models.BooleanField(_("default"), default=False)
+    position = models.PositiveIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("identity")
+        verbose_name_plural = _("identities")
+        ordering = ["-is_default", "position", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=models.Q(is_default=True),
+                name="identity_one_default_per_account",
+                violation_error_message=_("An account has exactly one default identity."),
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+
+_NAME_WORD_SEPARATORS = re.compile(r"[^\w]+")
+CONTACT_NAME_KEY_LENGTH = 512
+
+
+def contact_name_key(name: str) -> str:
+    """What the address book searches names by: the name in one case (NFC, casefolded),
+    each word preceded by a space, so that " " + query is a prefix of a word exactly when
+    the key contains it. Words are cut at spaces, and again at hyphens, commas and the like,
+    so "Müller-Lüdenscheidt, Jürgen" is found by "mü", "lü" and "jü"."""
+    folded = unicodedata.normalize("NFC", name or "").casefold()
+    words = folded.split()
+    parts = [part for word in words for part in _NAME_WORD_SEPARATORS.split(word) if part]
+    extra = [part for part in dict.fromkeys(parts) if part not in words]
+    key = " ".join(["", *words, *extra])
+    return key[:CONTACT_NAME_KEY_LENGTH]
+
+
+class Contact(models.Model):
+    """One address in a user's address book, collected from mail they sent or read, or
+    entered by hand. The address is stored lower-cased, once per user."""
+
+    class Source(models.TextChoices):
+        SENT = "sent", _("written to")
+        READ = "read", _("received from")
+        MANUAL = "manual", _("entered by hand")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="contacts",
+        verbose_name=_("user"),
+    )
+    name = models.CharField(_("name"), max_length=200, blank=True, validators=[validate_one_line])
+    email = models.EmailField(_("email address"), validators=[validate_one_line])
+    name_key = models.CharField(max_length=CONTACT_NAME_KEY_LENGTH, blank=True, editable=False)
+    times_used = models.PositiveIntegerField(_("times used"), default=0)
+    last_used = models.DateTimeField(_("last used"), null=True, blank=True)
+    source = models.CharField(
+        _("source"), max_length=6, choices=Source.choices, default=Source.MANUAL
+    )
+    created_at = models.DateTimeField(_("added"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+        ordering = ["user", "email"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "email"], name="contact_unique_email_per_user")
+        ]
+        # Prefix searches (LIKE 'abc%'): on PostgreSQL only an index with the pattern
+        # operator class serves them whatever the collation; other databases ignore
+        # opclasses. Word matches inside names (LIKE '% abc%') scan one user's rows,
+        # which the address-book cap keeps small.
+        indexes = [
+            models.Index(
+                fields=["user", "email"],
+                name="contact_email_prefix",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+            ),
+            models.Index(
+                fields=["user", "name_key"],
+                name="contact_name_prefix",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+    def save(self, *args, **kwargs):
+        self.email = self.email.lower()
+        self.name_key = contact_name_key(self.name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "name_key"}
+        super().save(*args, **kwargs)

@@ -51,3 +51,20 @@ def bob_client(client, bob):
 def alice_account(alice, dovecot, seeded_mailbox) -> MailAccount:
     """alice's IMAP account on the seeded mailbox (every fixture .eml in its INBOX)."""
     return account_for(alice, dovecot, seeded_mailbox)
+
+
+def account_offline(user: User, email: str, display_name: str = "") -> MailAccount:
+    """A saved IMAP account of `user` on a host that cannot exist (RFC 6761 .invalid), for
+    tests that never connect."""
+    account = MailAccount(
+        user=user,
+        email=email,
+        display_name=display_name,
+        protocol=MailAccount.Protocol.IMAP,
+        incoming_host="imap.example.invalid",
+        incoming_port=993,
+        incoming_login=email,
+    )
+    account.set_incoming_password("not-used-1")
+    account.save()
+    return account
