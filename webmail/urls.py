@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from webmail.views import image_proxy, mailbox, message, settings
+from webmail.views import actions, folders, image_proxy, mailbox, message, settings
 
 _message = "mail/<int:account_id>/<int:uidvalidity>/<int:uid>/"
 
@@ -12,6 +12,23 @@ urlpatterns = [
     path("mail/image-proxy/", image_proxy.image_proxy, name="image_proxy"),
     path("mail/inline/<str:token>/", message.inline_part_view, name="inline_part"),
     path("mail/<int:account_id>/", mailbox.folder_view, name="folder"),
+    path("mail/<int:account_id>/messages/", actions.messages_action, name="messages_action"),
+    path("mail/<int:account_id>/folders/", folders.folder_list, name="folder_list"),
+    path(
+        "mail/<int:account_id>/folders/create/", folders.folder_create_view, name="folder_create"
+    ),
+    path(
+        "mail/<int:account_id>/folders/rename/", folders.folder_rename_view, name="folder_rename"
+    ),
+    path(
+        "mail/<int:account_id>/folders/delete/", folders.folder_delete_view, name="folder_delete"
+    ),
+    path(
+        "mail/<int:account_id>/folders/subscribe/",
+        folders.folder_subscribe_view,
+        name="folder_subscribe",
+    ),
+    path("mail/<int:account_id>/folders/empty/", actions.folder_empty_view, name="folder_empty"),
     path(_message, message.message_view, name="message"),
     path(_message + "body/", message.message_body_view, name="message_body"),
     path(_message + "part/<str:part_id>/", message.message_part_view, name="message_part"),

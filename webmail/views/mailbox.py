@@ -20,4 +20,10 @@ def folder_view(request, account_id: int):
     account = account_for_user(request, account_id)
     with store_open(account) as store:
         mailbox = mailbox_read(store=store, folder=folder_from(request), page=page_from(request))
-    return render(request, "mail/folder.html", {"account": account, "mailbox": mailbox})
+    # "Select all" without script: the same page with every box ticked.
+    select_all = request.GET.get("select") == "all"
+    return render(
+        request,
+        "mail/folder.html",
+        {"account": account, "mailbox": mailbox, "select_all": select_all},
+    )

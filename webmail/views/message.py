@@ -71,6 +71,7 @@ def message_view(request, account_id: int, uidvalidity: int, uid: int):
             store=store, folder=folder, uidvalidity=uidvalidity, uid=uid, part=part
         )
     links = _MessageLinks(account.pk, folder, uidvalidity, uid, page=page, part=part)
+    listed = [summary.uid for summary in mailbox.page.summaries]
     body = _body(account, folder, uidvalidity, uid, part, images, parsed=message.parsed)
     return render(
         request,
@@ -84,6 +85,9 @@ def message_view(request, account_id: int, uidvalidity: int, uid: int):
             "body_url": links.body(images=images),
             "remote_blocked": body.remote_blocked if not images else 0,
             "images_shown": images,
+            "flagged": "\\Flagged" in message.flags,
+            # Shown after this message is moved away: the next older one, else the newer.
+            "next_uid": _neighbour(listed, uid),
             "attachments": [
                 {
                     "info": info,
@@ -95,6 +99,14 @@ def message_view(request, account_id: int, uidvalidity: int, uid: int):
             ],
         },
     )
+
+
+def _neighbour(listed: list[int], uid: int) -> int | None:
+    if uid not in listed:
+        return None
+    index = listed.index(uid)
+    rest = listed[index + 1 : index + 2] or listed[max(index - 1, 0) : index]
+    return rest[0] if rest else None
 
 
 class _MessageLinks:
