@@ -161,3 +161,6 @@ def test_the_overview_lists_folders_roles_and_subscriptions(account, mail_user):
     assert "Mine" not in overview.protected
     assert "Mine" in overview.subscribed and "Unsubscribed" not in overview.subscribed
     assert overview.delimiter == "/"
+    assert overview.parents == frozenset()
+    folder_create(account=account, name="Inner", parent="Mine")
+    assert folder_overview(account=account).parents == {"Mine"}

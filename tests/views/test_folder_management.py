@@ -156,3 +156,18 @@ def test_bob_cannot_see_or_change_alices_folders(bob, url, mail_user):
     assert bobs.post(url("rename/"), {"folder": "Private", "name": "Mine"}).status_code == 404
     assert bobs.get(url("delete/"), {"folder": "Private"}).status_code == 404
     assert "Private" in folder_names(mail_user)
+
+
+def test_a_folder_holding_folders_offers_rename_but_not_delete(alice_client, url, mail_user):
+    mail_user.create_folder("Years")
+    mail_user.create_folder("Years/2025")
+    page = text(alice_client.get(url()))
+    assert "<summary>Rename" in row(page, "Years") and "Delete" not in row(page, "Years")
+    assert "Delete" in row(page, "Years/2025")
+    assert "<small class=\"help\">Years/2025</small>" in row(page, "Years/2025")
+
+
+def test_an_empty_folder_is_called_empty_on_the_confirmation(alice_client, url, mail_user):
+    mail_user.create_folder("Nothing")
+    page = text(alice_client.get(url("delete/"), {"folder": "Nothing"}))
+    assert "It holds no messages." in page

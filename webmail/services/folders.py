@@ -34,6 +34,7 @@ class FolderOverview:
     subscribed: frozenset[str]
     roles: dict[str, str]  # name -> role of the folders that have one
     protected: frozenset[str]  # may be neither renamed nor deleted
+    parents: frozenset[str]  # hold other folders, so are not deleted
     delimiter: str | None  # the hierarchy separator new folders get
 
 
@@ -46,6 +47,7 @@ def folder_overview(*, account: MailAccount) -> FolderOverview:
         subscribed=subscribed,
         roles=folder_roles(folders),
         protected=_protected(folders),
+        parents=frozenset(f.name for f in folders if _children(folders, f)),
         delimiter=_delimiter(folders),
     )
 

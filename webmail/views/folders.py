@@ -52,8 +52,8 @@ def folder_list(request, account_id: int):
         {
             "entry": entry,
             "protected": entry.info.name in overview.protected,
+            "deletable": entry.info.name not in overview.parents,
             "subscribed": entry.info.name in overview.subscribed,
-            "has_role": entry.info.name in overview.roles,
             "url": folder_list_url(account.pk, entry.info.name),
         }
         for entry in entries
@@ -131,7 +131,9 @@ def folder_delete_view(request, account_id: int):
                 "undone.",
                 status.messages,
             )
-            % {"count": status.messages},
+            % {"count": status.messages}
+            if status.messages
+            else _("It holds no messages."),
             "action_url": reverse("folder_delete", kwargs={"account_id": account.pk}),
             "hidden": [("folder", folder), ("uidvalidity", status.uidvalidity)],
             "confirm_label": _("Delete the folder"),
