@@ -1,8 +1,29 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
 
-from .models import MailAccount, User
+from .models import Contact, Identity, MailAccount, User
+
+
+class IdentityFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        defaults = [
+            form
+            for form in self.forms
+            if form.cleaned_data.get("is_default") and not form.cleaned_data.get("DELETE")
+        ]
+        if len(defaults) > 1:
+            raise ValidationError(_("Only one identity of an account can be the default."))
+
+
+class IdentityInline(admin.TabularInline):
+    model = Identity
+    formset = IdentityFormSet
+    extra = 0
+    fields = ["name", "email", "reply_to", "signature", "is_default", "position"]
 
 
 class MailAccountInline(admin.StackedInline):
@@ -27,3 +48,14 @@ class MailAccountAdmin(admin.ModelAdmin):
     search_fields = ["email", "user__username", "incoming_host"]
     readonly_fields = ["created_at", "updated_at"]
     exclude = ["incoming_password_encrypted", "smtp_password_encrypted"]
+    inlines = [IdentityInline]
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ["email", "name", "user", "source", "times_used", "last_used"]
+    list_filter = ["source"]
+    search_fields = ["email", "name", "user__username"]
+    list_select_related = ["user"]
+    readonly_fields = ["times_used", "last_used", "created_at"]
+    raw_id_fields = ["user"]

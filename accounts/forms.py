@@ -106,3 +106,38 @@ class PreferencesForm(forms.ModelForm):
     class Meta:
         model = User
         fields = ["language", "time_zone"]
+
+
+class IdentityForm(forms.Form):
+    """What the reader types for one identity; webmail.services.identities checks it again
+    (line breaks, one default) and saves it."""
+
+    name = forms.CharField(
+        label=_("Your name"),
+        required=False,
+        max_length=200,
+        help_text=_("Shown to recipients next to the address."),
+    )
+    email = forms.EmailField(label=_("Email address"), max_length=254)
+    reply_to = forms.EmailField(
+        label=_("Replies go to"),
+        required=False,
+        max_length=254,
+        help_text=_("Left blank, replies come back to the address above."),
+    )
+    signature = forms.CharField(
+        label=_("Signature"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=_("Added below new messages and replies sent as this identity."),
+    )
+    is_default = forms.BooleanField(
+        label=_("Use this identity unless I choose another"),
+        required=False,
+        help_text=_("One identity of each account is the default."),
+    )
+
+
+class ContactForm(forms.Form):
+    name = forms.CharField(label=_("Name"), required=False, max_length=200)
+    email = forms.EmailField(label=_("Email address"), max_length=254)

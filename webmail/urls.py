@@ -2,7 +2,16 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from webmail.views import actions, folders, image_proxy, mailbox, message, settings
+from webmail.views import (
+    actions,
+    contacts,
+    folders,
+    identities,
+    image_proxy,
+    mailbox,
+    message,
+    settings,
+)
 
 _message = "mail/<int:account_id>/<int:uidvalidity>/<int:uid>/"
 
@@ -42,6 +51,35 @@ urlpatterns = [
         settings.account_delete,
         name="account_delete",
     ),
+    path(
+        "settings/accounts/<int:account_id>/identities/",
+        identities.identities_view,
+        name="identity_list",
+    ),
+    path(
+        "settings/accounts/<int:account_id>/identities/add/",
+        identities.identity_form_view,
+        name="identity_add",
+    ),
+    path(
+        "settings/accounts/<int:account_id>/identities/<int:identity_id>/",
+        identities.identity_form_view,
+        name="identity_edit",
+    ),
+    path(
+        "settings/accounts/<int:account_id>/identities/<int:identity_id>/delete/",
+        identities.identity_delete_view,
+        name="identity_delete",
+    ),
+    path("settings/contacts/", contacts.contacts_view, name="contact_list"),
+    path("settings/contacts/add/", contacts.contact_form_view, name="contact_add"),
+    path("settings/contacts/<int:contact_id>/", contacts.contact_form_view, name="contact_edit"),
+    path(
+        "settings/contacts/<int:contact_id>/delete/",
+        contacts.contact_delete_view,
+        name="contact_delete",
+    ),
+    path("contacts/suggest/", contacts.contacts_suggest_view, name="contact_suggest"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -12,6 +12,8 @@ import pytest
 from accounts.models import User
 from tests.browser.test_reading import _sign_in
 from tests.personas import account_for
+from webmail.protocols.store import Address
+from webmail.services.contacts import contacts_collect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -47,6 +49,10 @@ def _pages(live_server, account, seeded_mailbox) -> dict[str, str]:
         "mail accounts": "/settings/accounts/",
         "add account": "/settings/accounts/add/",
         "settings": "/settings/",
+        "identities": f"/settings/accounts/{account.pk}/identities/",
+        "add identity": f"/settings/accounts/{account.pk}/identities/add/",
+        "address book": "/settings/contacts/?q=c0",
+        "add contact": "/settings/contacts/add/",
     }
 
 
@@ -59,6 +65,8 @@ def test_the_reader_pages_have_no_serious_accessibility_findings(
     findings = {"sign-in": _audit(page)}
     user = User.objects.create_user(f"axe-{scheme}", password="axe-password-1")
     account = account_for(user, dovecot, seeded_mailbox)
+    # Enough contacts for the address book to have pages.
+    contacts_collect(user, [Address("", f"c{n:03}@example.org") for n in range(60)], source="read")
     _sign_in(page, live_server, f"axe-{scheme}", "axe-password-1")
     for name, path in _pages(live_server, account, seeded_mailbox).items():
         page.goto(f"{live_server.url}{path}")
