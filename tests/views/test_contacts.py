@@ -5,6 +5,7 @@ import html
 import re
 
 import pytest
+from django.utils import translation
 
 from accounts.models import Contact
 from webmail.protocols.store import Address
@@ -247,3 +248,15 @@ def test_it_suggests_by_get_only_and_changes_nothing(alice_client, book):
     alice_client.get(SUGGEST_URL, {"q": "ann"})
 
     assert list(Contact.objects.values_list("email", "times_used", "last_used")) == before
+
+
+def test_it_speaks_german_to_a_german_reader(alice_client, alice, book):
+    alice.language = "de"
+    alice.save()
+    with translation.override("en"):  # the request activates German; keep it out of later tests
+        response = alice_client.get(LIST_URL)
+
+    text = _text(response)
+    assert "<title>Adressbuch – Postfach</title>" in response.content.decode()
+    assert "Nach Name oder Adresse suchen" in text
+    assert "5 Mal" in text
