@@ -48,6 +48,7 @@ class Received:
     rcpt_tos: list[str]
     mail_options: list[str]
     data: bytes  # DATA as the server got it, dot-unstuffed, CRLF line ends
+    helo: str = ""  # the name the client greeted with (EHLO/HELO)
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class _Handler:
                 rcpt_tos=list(envelope.rcpt_tos),
                 mail_options=list(envelope.mail_options),
                 data=envelope.original_content,
+                helo=session.host_name or "",
             )
         )
         return "250 2.0.0 OK: queued"

@@ -61,6 +61,19 @@ def test_it_delivers_exactly_the_envelope_and_the_bytes(smtp_server):
     assert received.data == message
 
 
+def test_it_greets_with_an_address_literal_not_the_machine_name(smtp_server):
+    smtp_send(smtp_server.settings(), sender=SENDER, recipients=["bob@example.net"], message=mail())
+    assert smtp_server.received[0].helo == "[127.0.0.1]"
+
+
+def test_a_name_that_cannot_exist_is_not_looked_up(smtp_server):
+    with pytest.raises(HostNotFound):
+        smtp_send(
+            smtp_server.settings(host="smtp.postfach.invalid"),
+            sender=SENDER, recipients=["bob@example.net"], message=mail(),
+        )
+
+
 def test_it_keeps_lines_that_start_with_a_dot(smtp_server):
     message = mail(body=".\r\n..two dots\r\n.signature")
     smtp_send(

@@ -38,6 +38,7 @@ from .errors import (
     TimedOut,
     TlsFailed,
 )
+from .hostnames import host_name_check
 
 __all__ = ["MessageRefused", "RecipientsRefused", "smtp_login_check", "smtp_send"]
 
@@ -145,15 +146,23 @@ def _session(settings: ServerSettings) -> Iterator[smtplib.SMTP]:
 
 
 def _connect(settings: ServerSettings) -> smtplib.SMTP:
+    host_name_check(settings.host)
+    # Without local_hostname smtplib asks socket.getfqdn(): a DNS lookup on every send, and
+    # EHLO would tell the server this machine's internal name. We greet with the address
+    # literal of our end of the connection instead, as Thunderbird does.
     if settings.security == "tls":
         conn: smtplib.SMTP = smtplib.SMTP_SSL(
             settings.host,
             settings.port,
+            local_hostname="localhost",
             timeout=settings.timeout,
             context=ssl.create_default_context(),
         )
     else:
-        conn = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        conn = smtplib.SMTP(
+            settings.host, settings.port, local_hostname="localhost", timeout=settings.timeout
+        )
+    conn.local_hostname = _address_literal(conn)
     try:
         conn.ehlo_or_helo_if_needed()
         if settings.security == "starttls":
@@ -168,6 +177,12 @@ def _connect(settings: ServerSettings) -> smtplib.SMTP:
         conn.close()
         raise
     return conn
+
+
+def _address_literal(conn: smtplib.SMTP) -> str:
+    """RFC 5321 4.1.3: `[192.0.2.1]` or `[IPv6:2001:db8::1]` for our end of the socket."""
+    address = conn.sock.getsockname()[0].split("%")[0]
+    return f"[IPv6:{address}]" if ":" in address else f"[{address}]"
 
 
 def _login(conn: smtplib.SMTP, settings: ServerSettings) -> None:
