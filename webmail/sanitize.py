@@ -6,6 +6,8 @@ edited again with string operations (Roundcube CVE-2024-42009 was exactly such a
 
 1. `_ContentFilter` (before bleach): drops `<script>` and `<title>` together with their text,
    and replaces the text of every `<style>` with its filtered form (see `stylesheet_clean`).
+   Then `_DepthFilter` unwraps every element deeper than HTML_DEPTH_MAX: its tags go, its
+   text stays.
 2. bleach's own sanitizer: small tag and attribute allow-lists, comments and everything
    else stripped, `style` attributes through `_MailCss`.
 3. `_UrlFilter` (after bleach): decides every `href` and `src`, rewrites `cid:` and remote
@@ -15,6 +17,11 @@ edited again with string operations (Roundcube CVE-2024-42009 was exactly such a
    point and what we checked is the tree the browser builds. (Even without it a re-parse
    could only re-nest allowed elements: text is escaped, attributes are quoted, and the
    only raw text, <style>, contains no "<".)
+
+Depth is bounded because html5lib's tree construction walks its stack of open elements
+for nearly every tag: 50,000 nested `<div>`s took two and a half minutes. While parsing,
+`_DepthBoundedTokenizer` keeps the parser from opening elements beyond twice the limit
+(the cheap, approximate bound); `_DepthFilter` then makes the exact cut on the tree.
 
 Between the stages, attribute values stay in bleach's form: HTML source text, character
 references not yet decoded. Every value we check is decoded first and re-encoded after, so
@@ -34,6 +41,7 @@ import html
 import itertools
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from html.entities import html5 as _HTML5_ENTITIES
@@ -41,14 +49,28 @@ from urllib.parse import unquote
 
 import tinycss2
 from bleach import html5lib_shim
+from bleach._vendor.html5lib.constants import tokenTypes
 from bleach._vendor.html5lib.treebuilders import getTreeBuilder
+from bleach._vendor.html5lib.treebuilders.base import Marker
 from bleach.css_sanitizer import CSSSanitizer
 from bleach.linkifier import Linker
 from bleach.sanitizer import BleachSanitizerFilter, Cleaner
 
 # Bump whenever the output for the same input can change: rendered bodies are cached
 # under this number.
-SANITIZER_VERSION = 1
+SANITIZER_VERSION = 2
+
+# Elements nested deeper than this are unwrapped (their text stays). Mail programs nest
+# tables, fonts and quotes a few dozen levels at most; Chromium's parser itself stops
+# nesting at 512. Every level costs html5lib and our filters time on every later tag.
+HTML_DEPTH_MAX = 100
+# The parser already stops opening elements at twice that (see _parser_depth): all it
+# leaves out would be unwrapped anyway, and the margin lets _DepthFilter make the cut
+# with the whole tree in view (tables, <style>).
+_PARSER_DEPTH_MAX = 2 * HTML_DEPTH_MAX
+# Formatting elements the parser may re-open per message (see _EtreeTreeBuilder); real
+# mail re-opens a few per paragraph.
+_REOPEN_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -263,7 +285,7 @@ class _MailCleaner(Cleaner):
             css_sanitizer=_MailCss(),
         )
         self.css_sanitizer: _MailCss
-        self.parser = html5lib_shim.BleachHTMLParser(
+        self.parser = _DepthBoundedParser(
             tags=self.tags | _DROPPED_WITH_CONTENT,
             strip=True,
             consume_entities=False,
@@ -292,7 +314,7 @@ class _MailCleaner(Cleaner):
         dom = self.parser.parseFragment(text)
         content = _ContentFilter(self.walker(dom))
         sanitized = BleachSanitizerFilter(
-            source=content,
+            source=_DepthFilter(content),
             allowed_tags=self.tags,
             attributes=self.attributes,
             allowed_protocols=self.protocols,
@@ -331,6 +353,99 @@ class _FosteringElement(_EtreeBuilderBase.elementClass):
 
 class _EtreeTreeBuilder(_EtreeBuilderBase):
     elementClass = _FosteringElement
+
+    def reset(self) -> None:
+        super().reset()
+        self.reopened = 0
+
+    def reconstructActiveFormattingElements(self) -> None:  # html5lib's method name
+        """html5lib re-opens, at the start of every new block, each formatting element
+        (<b>, <font>, ...) an earlier block closed without its end tag. With twenty such
+        elements and then 20,000 "<p>x</p>", that is 400,000 elements: 7.5 MB of output
+        from 160 KB, in half a minute. Past a budget, formatting no longer carries over
+        into new blocks; the text itself is unaffected."""
+        if self.reopened >= _REOPEN_MAX:
+            return
+        before = len(self.openElements)
+        super().reconstructActiveFormattingElements()
+        self.reopened += len(self.openElements) - before
+
+
+_START_TAG = tokenTypes["StartTag"]
+_END_TAG = tokenTypes["EndTag"]
+_SPACE_CHARACTERS = tokenTypes["SpaceCharacters"]
+# Never left out by the tokenizer below: the parser switches the tokenizer to raw text
+# for them, and without their start tag a stylesheet or script would be read as markup
+# and text. They cannot contain elements, so they add one level at most.
+_RAW_TEXT_ELEMENTS = frozenset({"script", "style", "title"})
+
+
+class _DepthBoundedParser(html5lib_shim.BleachHTMLParser):
+    """bleach's parser with `_DepthBoundedTokenizer` in place of bleach's tokenizer."""
+
+    def _parse(self, stream, innerHTML=False, container="div", scripting=True, **kwargs):
+        # bleach's own _parse, with our tokenizer class.
+        self.innerHTMLMode = innerHTML
+        self.container = container
+        self.scripting = scripting
+        self.tokenizer = _DepthBoundedTokenizer(
+            stream=stream, consume_entities=self.consume_entities, parser=self, **kwargs
+        )
+        self.reset()
+        try:
+            self.mainLoop()
+        except html5lib_shim.ReparseException:
+            self.reset()
+            self.mainLoop()
+
+
+class _DepthBoundedTokenizer(html5lib_shim.BleachHTMLTokenizer):
+    """Leaves out start tags that would open an element beyond _PARSER_DEPTH_MAX, and as
+    many later end tags of the same names; the text in between stays.
+
+    html5lib checks "is there an open <p> in scope?" and the like by walking its stack of
+    open elements, for nearly every tag, so its time grows with depth times tags. The
+    parser pulls one token at a time and has handled the last one when it asks for the
+    next, so its stack here is exact.
+    """
+
+    def __iter__(self):
+        tree = self.parser.tree
+        left_out: Counter[str] = Counter()
+        after_break = False  # one line break stands for a run of left-out blocks
+        for token in super().__iter__():
+            kind = token["type"]
+            leave_out = False
+            if kind == _START_TAG and token["name"] not in _RAW_TEXT_ELEMENTS:
+                if _parser_depth(tree) >= _PARSER_DEPTH_MAX:
+                    left_out[token["name"]] += 1  # void elements too: harmless surplus
+                    leave_out = True
+            elif kind == _END_TAG and left_out[token["name"]]:
+                left_out[token["name"]] -= 1
+                leave_out = True
+            if not leave_out:
+                after_break = False
+                yield token
+            elif token["name"] in _BLOCK_ELEMENTS and not after_break:
+                after_break = True
+                yield {"type": _SPACE_CHARACTERS, "data": "\n"}
+
+
+def _parser_depth(tree) -> int:
+    """An upper bound on how deep the parser's next element can land: the open elements,
+    plus the formatting elements (<b>, <font>, ...) the parser would open again before it
+    (the "active formatting elements" after the last marker, which also count some that
+    are open). At most twice the real figure, which is why the limit is twice ours."""
+    open_count = len(tree.openElements)
+    formatting = tree.activeFormattingElements
+    if open_count + len(formatting) < _PARSER_DEPTH_MAX:
+        return open_count + len(formatting)  # the cheap check, enough for real mail
+    pending = 0
+    for entry in reversed(formatting):
+        if entry is Marker:
+            break
+        pending += 1
+    return open_count + pending
 
 
 _local = threading.local()
@@ -373,6 +488,70 @@ class _ContentFilter(html5lib_shim.Filter):
             yield {**start, "data": {}}  # media/type attributes are not worth keeping
             yield {"type": "Characters", "data": clean}
             yield {"type": "EndTag", "name": "style", "namespace": start.get("namespace")}
+
+
+class _DepthFilter(html5lib_shim.Filter):
+    """Unwraps every element deeper than HTML_DEPTH_MAX: its tags are dropped, its text
+    and its shallower-fitting descendants stay, and a block element leaves a line break
+    so words of different blocks do not run together. Runs on the parsed tree, after
+    `_ContentFilter` (scripts are gone, stylesheets filtered) and before bleach.
+
+    A table is kept only where its whole table > tbody > tr > td chain fits, and the parts
+    of a table that was unwrapped are unwrapped with it: text left directly inside a <tr>,
+    or a <td> outside any table, would be moved or dropped by the next parser. A <style>
+    too deep goes with its text, which is CSS, not something to read.
+    """
+
+    def __iter__(self) -> Iterator[dict]:
+        kept: list[bool] = []  # one per open element of the input
+        depth = 0  # open elements that are kept
+        after_break = False  # one line break stands for a run of unwrapped blocks
+        tokens = iter(self.source)
+        for token in tokens:
+            kind = token["type"]
+            keep = True
+            if kind == "EndTag":
+                keep = kept.pop()
+                if keep:
+                    depth -= 1
+            elif kind in ("StartTag", "EmptyTag"):
+                keep = _fits(token["name"], depth, parent_kept=kept[-1] if kept else True)
+                if kind == "StartTag" and not keep and token["name"] == "style":
+                    for _ in _element_content(tokens, "style"):
+                        pass
+                    continue
+                if kind == "StartTag":
+                    kept.append(keep)
+                    if keep:
+                        depth += 1
+            if keep:
+                after_break = False
+                yield token
+            elif token["name"] in _BLOCK_ELEMENTS and not after_break:
+                after_break = True
+                yield {"type": "SpaceCharacters", "data": "\n"}
+
+
+# Levels an element needs below the cap so that text can sit in it.
+_TABLE_ROOM = {
+    "table": 4, "tbody": 3, "thead": 3, "tfoot": 3, "tr": 2, "colgroup": 2,
+    "td": 1, "th": 1, "caption": 1, "col": 1,
+}  # fmt: skip
+# Unwrapped, these leave a line break behind (it renders as a space outside <pre>).
+_BLOCK_ELEMENTS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "br", "caption", "center", "dd", "div",
+        "dl", "dt", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6",
+        "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody",
+        "td", "tfoot", "th", "thead", "tr", "ul",
+    }
+)  # fmt: skip
+
+
+def _fits(name: str, depth: int, *, parent_kept: bool) -> bool:
+    if name in _TABLE_ROOM and name != "table" and not parent_kept:
+        return False  # the rest of an unwrapped table
+    return depth + _TABLE_ROOM.get(name, 1) <= HTML_DEPTH_MAX
 
 
 def _element_content(tokens: Iterator[dict], name: str) -> Iterator[dict]:
@@ -468,6 +647,7 @@ class _RoundTripFilter(html5lib_shim.Filter):
 
     def __iter__(self) -> Iterator[dict]:
         stack: list[tuple[str, bool]] = []  # open elements of the input: (name, kept)
+        kept_names: list[str] = []  # the kept ones among them, kept in step with `stack`
         skipping = 0  # depth inside an element dropped with its content
         after_pre = False
         for token in self.source:
@@ -475,7 +655,6 @@ class _RoundTripFilter(html5lib_shim.Filter):
             if skipping:
                 skipping += {"StartTag": 1, "EndTag": -1}.get(kind, 0)
                 continue
-            kept_names = [name for name, kept in stack if kept]
             parent = kept_names[-1] if kept_names else None
             if parent in _TABLE_CONTENT and not _fits_table(parent, token):
                 skipping = 1 if kind == "StartTag" else 0
@@ -489,10 +668,13 @@ class _RoundTripFilter(html5lib_shim.Filter):
                 stack.append((token["name"], kept))
                 if not kept:
                     continue
+                kept_names.append(token["name"])
             elif kind == "EndTag":
                 kept = True
                 while stack:
                     name, kept = stack.pop()
+                    if kept:
+                        kept_names.pop()
                     if name == token["name"]:
                         break
                 if not kept:
