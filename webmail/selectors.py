@@ -19,7 +19,7 @@ from accounts.models import MailAccount
 from webmail.mime.model import ParsedMessage, PartContent
 from webmail.mime.parse import message_parse, message_part
 from webmail.protocols.errors import FolderNotFound, MessageNotFound
-from webmail.protocols.store import FolderInfo, FolderPage, MailStore
+from webmail.protocols.store import FolderInfo, FolderPage, MailStore, RawMessage
 from webmail.sanitize import SANITIZER_VERSION, SanitizedHtml, html_sanitize, text_to_html
 from webmail.services.stores import store_open
 
@@ -126,24 +126,39 @@ class OpenedMessage:
     uidvalidity: int
     part: str | None
     flags: frozenset[str]
-    size: int
+    size: int  # of the whole message, also when only its beginning was read
     parsed: ParsedMessage
+
+
+def _message_read(store: MailStore, folder: str, uidvalidity: int, uid: int) -> RawMessage:
+    """The message for showing it: whole up to MAIL_MAX_PARSE_BYTES, else only that many of
+    its first bytes (`truncated`), so a 500 MB message never sits in a web process."""
+    return store.message_raw(
+        folder, uid, uidvalidity=uidvalidity, max_bytes=settings.MAIL_MAX_PARSE_BYTES
+    )
+
+
+def _message_parse(raw: RawMessage, part: str | None) -> ParsedMessage:
+    return message_parse(
+        raw.data, part=part, max_bytes=settings.MAIL_MAX_PARSE_BYTES, truncated=raw.truncated
+    )
 
 
 def message_open(
     *, store: MailStore, folder: str, uidvalidity: int, uid: int, part: str | None = None
 ) -> OpenedMessage:
-    """Fetches and parses the message, and marks it read on the server as a reader expects
-    (the fetch itself never sets \\Seen; this explicit STORE does, checked against
+    """Fetches and parses the message (only its beginning, if it is larger than
+    MAIL_MAX_PARSE_BYTES: `parsed.truncated`), and marks it read on the server as a reader
+    expects (the fetch itself never sets \\Seen; this explicit STORE does, checked against
     UIDVALIDITY)."""
-    raw = store.message_raw(folder, uid, uidvalidity=uidvalidity)
-    parsed = message_parse(raw.data, part=part, max_bytes=settings.MAIL_MAX_PARSE_BYTES)
+    raw = _message_read(store, folder, uidvalidity, uid)
+    parsed = _message_parse(raw, part)
     flags = raw.flags
     if "\\Seen" not in flags:
         store.flags_add(folder, [uid], ["\\Seen"], uidvalidity=uidvalidity)
         flags = flags | {"\\Seen"}
     return OpenedMessage(
-        uid=uid, uidvalidity=uidvalidity, part=part, flags=flags, size=len(raw.data), parsed=parsed
+        uid=uid, uidvalidity=uidvalidity, part=part, flags=flags, size=raw.size, parsed=parsed
     )
 
 
@@ -183,8 +198,8 @@ def message_body(
         return cached
     if parsed is None:
         with store_open(account) as store:
-            raw = store.message_raw(folder, uid, uidvalidity=uidvalidity)
-        parsed = message_parse(raw.data, part=part, max_bytes=settings.MAIL_MAX_PARSE_BYTES)
+            raw = _message_read(store, folder, uidvalidity, uid)
+        parsed = _message_parse(raw, part)
     inline = parsed.inline_images
 
     def inline_image_url(content_id: str) -> str | None:
@@ -203,13 +218,18 @@ def message_body(
 def message_part_get(
     *, store: MailStore, folder: str, uidvalidity: int, uid: int, part_id: str
 ) -> PartContent:
-    raw = store.message_raw(folder, uid, uidvalidity=uidvalidity)
-    content = message_part(raw.data, part_id)
+    """One part of a message up to MAIL_MAX_PARSE_BYTES; the parts of a larger one are not
+    listed on its page, and only come with the original."""
+    raw = _message_read(store, folder, uidvalidity, uid)
+    if raw.truncated:
+        raise MessageNotFound(f"part {part_id} of a message too large to read")
+    content = message_part(raw.data, part_id, max_bytes=settings.MAIL_MAX_PARSE_BYTES)
     if content is None:
         raise MessageNotFound(f"part {part_id}")
     return content
 
 
 def message_original(*, store: MailStore, folder: str, uidvalidity: int, uid: int) -> bytes:
-    """The message's exact bytes as the server holds them."""
+    """The message's exact bytes as the server holds them: whole, whatever its size (the
+    views hand them out as one response; streaming them is not done yet)."""
     return store.message_raw(folder, uid, uidvalidity=uidvalidity).data

@@ -190,7 +190,9 @@ if envbool("BEHIND_PROXY", False):
 # Mail servers.
 MAIL_CONNECT_TIMEOUT = envint("MAIL_CONNECT_TIMEOUT", 10)  # seconds, per connect and per command
 MAIL_PAGE_SIZE = envint("MAIL_PAGE_SIZE", 50)
-# Messages larger than this are not parsed for display (headers and download only).
+# The most of one message a page fetches and parses: of a larger one only this many of its
+# first bytes (headers and the start of the text; no attachments). The original download
+# is always whole.
 MAIL_MAX_PARSE_BYTES = envint("MAIL_MAX_PARSE_BYTES", 50 * 1024 * 1024)
 
 # Remote images in mail are fetched through our proxy, only after the reader's consent.

@@ -542,6 +542,38 @@ def test_it_does_not_open_attached_messages_of_a_message_over_the_size_limit():
     assert parsed.too_large and parsed.subject == ""
 
 
+@pytest.mark.parametrize("cut", [60, 100, 300])
+def test_it_shows_the_beginning_of_a_truncated_message_without_attachments(cut):
+    raw = fixture("05-attachments-umlaut.eml")
+    parsed = message_parse(raw[:-cut], truncated=True)
+    assert parsed.truncated and not parsed.too_large
+    assert parsed.subject == "Anhänge mit Umlauten"
+    assert parsed.from_ == [Address("Anna Schmidt", "anna.schmidt@example.org")]
+    assert parsed.text_body.startswith("Anbei die Grüße und der Brief über die Straße.")
+    # The cut parts are not listed (none could be fetched), and the damage the cut does
+    # (no closing boundary, base64 cut short) is not blamed on the message.
+    assert parsed.attachments == [] and parsed.problems == []
+
+
+def test_it_keeps_the_html_of_a_truncated_message_but_no_inline_images():
+    raw = fixture("04-inline-cid-image.eml")
+    parsed = message_parse(raw[:-80], truncated=True)
+    assert "<p>Do you like it?</p>" in parsed.html_body
+    assert parsed.inline_images == {}
+    assert parsed.truncated and parsed.problems == []
+
+
+def test_it_still_reports_what_the_cut_does_not_explain():
+    raw = fixture("29-unknown-charset.eml")
+    parsed = message_parse(raw, truncated=True)
+    assert parsed.truncated
+    assert any(problem.startswith("Unknown character set") for problem in parsed.problems)
+
+
+def test_a_message_read_whole_is_not_truncated():
+    assert message_parse(fixture("05-attachments-umlaut.eml")).truncated is False
+
+
 @pytest.mark.parametrize(
     "raw",
     [b"", b"\r\n\r\n", b"garbage without headers", bytes(range(256)) * 50, b"Subject: x"],

@@ -464,6 +464,50 @@ def test_it_returns_the_exact_bytes(mail_user):
     assert (message.uid, message.flags) == (uid, frozenset({"\\Flagged"}))
 
 
+def test_it_fetches_only_the_beginning_of_a_message_larger_than_max_bytes(mail_user):
+    raw = mail("Large") + b"".join(b"line %05d of a long text\r\n" % i for i in range(2000))
+    uid = mail_user.append("INBOX", raw, flags=["\\Flagged"])
+    with imap_store(mail_user.settings()) as store:
+        message = store.message_raw(
+            "INBOX", uid, uidvalidity=mail_user.uidvalidity("INBOX"), max_bytes=1000
+        )
+    assert message.data == raw[:1000]
+    assert message.truncated is True
+    assert message.size == len(raw)
+    assert message.flags == frozenset({"\\Flagged"})
+
+
+@pytest.mark.parametrize(("short_by", "truncated"), [(0, False), (1, True)])
+def test_it_fetches_a_message_whole_up_to_exactly_max_bytes(mail_user, short_by, truncated):
+    raw = mail("Just fits")
+    uid = mail_user.append("INBOX", raw)
+    limit = len(raw) - short_by
+    with imap_store(mail_user.settings()) as store:
+        message = store.message_raw(
+            "INBOX", uid, uidvalidity=mail_user.uidvalidity("INBOX"), max_bytes=limit
+        )
+    assert message.data == raw[:limit]
+    assert (message.truncated, message.size) == (truncated, len(raw))
+
+
+def test_it_fetches_whole_messages_without_max_bytes(mail_user):
+    raw = mail("No cap") + b"x" * 100_000 + b"\r\n"
+    uid = mail_user.append("INBOX", raw)
+    with imap_store(mail_user.settings()) as store:
+        message = store.message_raw("INBOX", uid, uidvalidity=mail_user.uidvalidity("INBOX"))
+    assert (message.data, message.size, message.truncated) == (raw, len(raw), False)
+
+
+@pytest.mark.parametrize("max_bytes", [0, -5, 2**32, 1.5, True])
+def test_it_refuses_a_max_bytes_that_is_not_a_size(mail_user, max_bytes):
+    uid = mail_user.append("INBOX", mail("Odd cap"))
+    with imap_store(mail_user.settings()) as store:
+        with pytest.raises(ValueError):
+            store.message_raw(
+                "INBOX", uid, uidvalidity=mail_user.uidvalidity("INBOX"), max_bytes=max_bytes
+            )
+
+
 def test_it_refuses_a_message_from_another_uidvalidity(mail_user):
     uid = mail_user.append("INBOX", mail("Old link"))
     validity = mail_user.uidvalidity("INBOX")
@@ -480,6 +524,7 @@ def test_reading_never_sets_seen(mail_user):
     with imap_store(mail_user.settings()) as store:
         store.folder_page("INBOX", offset=0, limit=50)
         store.message_raw("INBOX", uid, uidvalidity=validity)
+        store.message_raw("INBOX", uid, uidvalidity=validity, max_bytes=10)
         store.folders()
     assert mail_user.flags("INBOX", uid) == frozenset()
 

@@ -36,6 +36,7 @@ class ParsedMessage:
     attachments: list[PartInfo] = field(default_factory=list)  # every part a reader may download
     problems: list[str] = field(default_factory=list)  # plain-English notes on what was broken
     too_large: bool = False  # not parsed for display; only headers and the original are offered
+    truncated: bool = False  # only the message's beginning was read: its text as far as it goes
 
     @property
     def inline_images(self) -> dict[str, str]:

@@ -76,6 +76,9 @@ TEXT_CUT = "The message text is very long; only its beginning is shown."
 SENDER_UNREADABLE = "The sender's address could not be read; it is shown exactly as written."
 PART_MISSING = "The attached message {part} was not found in this message."
 
+# What cutting a message short does to any message (see message_parse's `truncated`).
+_CUT_PROBLEMS = frozenset({DAMAGED, BAD_ENCODING})
+
 _STRUCTURE_DEFECTS = (
     errors.StartBoundaryNotFoundDefect,
     errors.CloseBoundaryNotFoundDefect,
@@ -655,19 +658,31 @@ def _size_text(size: int) -> str:
 
 
 def message_parse(
-    raw: bytes, *, part: str | None = None, max_bytes: int = MAX_BYTES
+    raw: bytes, *, part: str | None = None, max_bytes: int = MAX_BYTES, truncated: bool = False
 ) -> ParsedMessage:
     """What the reading page shows of `raw`, or of the message attached as `part` (an
     IMAP section number such as "2" or "3.2"). Never raises; what could not be shown is
-    described in `problems`. The HTML body is NOT sanitized."""
+    described in `problems`. The HTML body is NOT sanitized.
+
+    `truncated` says `raw` is only the beginning of a message too large to fetch whole.
+    Its headers and text are shown as far as they go; no attachment is listed, since any
+    of them may be cut short and none can be taken from a beginning (message_part); and
+    the damage the cut itself does (a missing closing boundary, base64 cut mid-line) is
+    not reported as a problem of the message. The result says `truncated` too.
+    """
     raw = _as_bytes(raw)
     try:
-        return _message_parse(raw, part, max_bytes)
+        parsed = _message_parse(raw, part, max_bytes)
     except RecursionError:
-        return _headers_only(raw, part, TOO_DEEP_TO_READ)
+        parsed = _headers_only(raw, part, TOO_DEEP_TO_READ)
     except Exception as exc:
         _log_failure("parsing a message", exc)
-        return _headers_only(raw, part, UNREADABLE)
+        parsed = _headers_only(raw, part, UNREADABLE)
+    if truncated:
+        parsed.truncated = True
+        parsed.attachments = []
+        parsed.problems = [p for p in parsed.problems if p not in _CUT_PROBLEMS]
+    return parsed
 
 
 def message_part(raw: bytes, part_id: str, *, max_bytes: int = MAX_BYTES) -> PartContent | None:

@@ -323,18 +323,43 @@ class ImapStore:
         finally:
             self._client.use_uid = True
 
-    def message_raw(self, folder: str, uid: int, *, uidvalidity: int) -> RawMessage:
+    def message_raw(
+        self, folder: str, uid: int, *, uidvalidity: int, max_bytes: int | None = None
+    ) -> RawMessage:
+        """The message without setting \\Seen. With `max_bytes`, only its first
+        `max_bytes` bytes come over the wire and into memory (a partial FETCH, RFC 3501
+        6.4.5), and the result says `truncated` when the message goes on."""
         _check_uid(uid)
+        if max_bytes is None:
+            items = ["BODY.PEEK[]", "FLAGS"]
+            key = b"BODY[]"
+        elif type(max_bytes) is int and 0 < max_bytes < 2**32 - 1:  # not a bool, not a float
+            # One byte more than wanted: receiving it is what tells us the message goes on.
+            # RFC822.SIZE alone would not do: it is the server's count, which servers that
+            # convert messages on the fly only estimate.
+            items = [f"BODY.PEEK[]<0.{max_bytes + 1}>", "FLAGS", "RFC822.SIZE"]
+            key = b"BODY[]<0>"
+        else:
+            raise ValueError(f"max_bytes must be a positive number of bytes: {max_bytes!r}")
         with self._talking():
             self._select_checked(folder, uidvalidity, readonly=True)
-            data = self._client.fetch([uid], ["BODY.PEEK[]", "FLAGS"]).get(uid)
-        if not data or b"BODY[]" not in data:
+            data = self._client.fetch([uid], items).get(uid)
+        if not data or key not in data:
             raise MessageNotFound(f"uid {uid}")
+        body = bytes(data[key] or b"")  # a partial FETCH of an empty message may send NIL
+        truncated = max_bytes is not None and len(body) > max_bytes
+        if truncated:
+            body = body[:max_bytes]
+            size = max(_int(data.get(b"RFC822.SIZE")), max_bytes + 1)
+        else:
+            size = len(body)
         return RawMessage(
             uid=uid,
             uidvalidity=uidvalidity,
             flags=_message_flags(data.get(b"FLAGS", ())),
-            data=bytes(data[b"BODY[]"]),
+            data=body,
+            size=size,
+            truncated=truncated,
         )
 
     def flags_add(
@@ -639,6 +664,10 @@ def _uidvalidity(selected: dict[bytes, Any]) -> int:
         # RFC 3501 requires it; without it no UID can be trusted.
         raise ServerUnavailable("the server sent no UIDVALIDITY")
     return value
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _check_uid(uid: int) -> None:

@@ -91,7 +91,9 @@ class RawMessage:
     uid: int
     uidvalidity: int
     flags: frozenset[str]
-    data: bytes  # the message exactly as the server holds it
+    data: bytes  # the message exactly as the server holds it; only its beginning if truncated
+    size: int  # of the whole message in bytes: len(data), or if truncated the server's count
+    truncated: bool = False  # data stops at message_raw's max_bytes; the message goes on
 
 
 class MailStore(Protocol):
@@ -103,9 +105,12 @@ class MailStore(Protocol):
     def folder_page(self, folder: str, *, offset: int, limit: int) -> FolderPage:
         """`limit` summaries, newest first, skipping the `offset` newest."""
 
-    def message_raw(self, folder: str, uid: int, *, uidvalidity: int) -> RawMessage:
-        """The whole message without setting \\Seen. Raises MessageNotFound when the UID is
-        gone or the folder's UIDVALIDITY is not `uidvalidity`."""
+    def message_raw(
+        self, folder: str, uid: int, *, uidvalidity: int, max_bytes: int | None = None
+    ) -> RawMessage:
+        """The whole message without setting \\Seen; with `max_bytes`, at most that many of
+        its first bytes, `truncated` if there are more. Raises MessageNotFound when the UID
+        is gone or the folder's UIDVALIDITY is not `uidvalidity`."""
 
     def flags_add(
         self, folder: str, uids: list[int], flags: list[str], *, uidvalidity: int
