@@ -68,6 +68,7 @@ _FLAG = re.compile(r"^\\?[!#$&'+\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+$")
 _FORBIDDEN_IN_NAMES = re.compile(r"[\x00-\x1f\x7f]")  # CR/LF/NUL could inject commands
 # RFC 5530 response codes that mean "try again later" rather than "wrong password".
 _LOGIN_CODE = re.compile(r"\[([A-Z-]+)\]")
+_APPENDUID = re.compile(rb"\[APPENDUID ([0-9]+) ([0-9]+)\]", re.IGNORECASE)
 _TRANSIENT_LOGIN_CODES = frozenset({"UNAVAILABLE", "SERVERBUG", "LIMIT", "INUSE"})
 
 
@@ -406,6 +407,39 @@ class ImapStore:
             criteria = ["UID", f"1:{below - 1}"] if below is not None else ["ALL"]
             found = self._client.search(criteria)
         return sorted(uid for uid in found if below is None or uid < below)
+
+    def message_append(
+        self,
+        folder: str,
+        raw: bytes,
+        *,
+        flags: Sequence[str] = (),
+        when: datetime | None = None,
+    ) -> int | None:
+        """APPENDs `raw` to `folder` with these flags (\\Seen, \\Draft, ...) and the
+        internal date `when` (aware; the server's "now" when None). Returns the new
+        message's UID from APPENDUID where the server offers UIDPLUS (RFC 4315), else None.
+        A folder that does not exist is FolderNotFound (TRYCREATE); a full mailbox is
+        ActionRefused with reason OVERQUOTA. imaplib sends the bytes as a literal with CRLF
+        line ends, so nothing in them can end the command early."""
+        _check_folder_name(folder)
+        flags = list(flags)
+        for flag in flags:
+            if not isinstance(flag, str) or not _FLAG.match(flag) or flag.lower() == "\\recent":
+                raise ValueError(f"not a storable flag: {flag!r}")
+        if not isinstance(raw, bytes | bytearray) or not raw:
+            raise ValueError("a message to append must be non-empty bytes")
+        if when is not None and (when.tzinfo is None or when.utcoffset() is None):
+            raise ValueError("when must be an aware datetime")
+        with self._talking():
+            with self._refusable():
+                response = self._client.append(folder, bytes(raw), flags=flags, msg_time=when)
+            uidplus = self._has("UIDPLUS")
+        match = _APPENDUID.search(response if isinstance(response, bytes) else b"")
+        if not uidplus or match is None:
+            return None
+        uid = int(match.group(2))
+        return uid if 0 < uid < 2**32 else None
 
     # -- organising (RFC 6851 MOVE, RFC 4315 UIDPLUS, RFC 6154 special use) --
 

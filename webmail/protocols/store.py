@@ -7,6 +7,7 @@ here is plain data: no Django, no request.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -134,6 +135,17 @@ class MailStore(Protocol):
 
     def messages_expunge(self, folder: str, uids: list[int], *, uidvalidity: int) -> list[int]:
         """Removes exactly these UIDs for good; returns the UIDs that were there."""
+
+    def message_append(
+        self,
+        folder: str,
+        raw: bytes,
+        *,
+        flags: Sequence[str] = (),
+        when: datetime | None = None,
+    ) -> int | None:
+        """Stores a message (a draft, a sent copy) with these flags and internal date;
+        returns its UID where the store can tell (IMAP: UIDPLUS), else None."""
 
     def folder_status(self, folder: str) -> FolderStatus:
         """UIDVALIDITY, UIDNEXT and the message count, without opening the folder."""
