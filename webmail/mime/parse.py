@@ -36,7 +36,7 @@ from urllib.parse import unquote
 
 from webmail.mime.filenames import filename_display
 from webmail.mime.headers import address_list, charset_decode, header_date, header_text
-from webmail.mime.model import ParsedMessage, PartContent, PartInfo
+from webmail.mime.model import ParsedMessage, PartContent, PartInfo, Problem, gettext_noop
 
 logger = logging.getLogger(__name__)
 
@@ -52,29 +52,44 @@ MAX_PARAM_HEADER = 4096  # characters of a Content-* header given to the email p
 MAX_PARAMS = 64  # parameters of one such header
 MAX_PROBLEMS = 10
 
-DAMAGED = "The message structure is damaged; it is shown as well as possible."
-NO_BOUNDARY = (
+# The notes are English strings, and Problems: a page shows them in the reader's language
+# (mail_tags.problem_text). `gettext_noop` only marks them for makemessages; this module
+# stays free of Django.
+DAMAGED = Problem(gettext_noop("The message structure is damaged; it is shown as well as possible."))
+NO_BOUNDARY = Problem(gettext_noop(
     "The message says it has several parts but not where they begin; its raw text is shown."
+))
+TOO_DEEP = Problem(
+    gettext_noop("The message is nested too deeply; parts below level {depth} are not shown."),
+    depth=MAX_DEPTH,
 )
-TOO_DEEP = f"The message is nested too deeply; parts below level {MAX_DEPTH} are not shown."
-TOO_MANY_PARTS = f"The message has too many parts; only the first {MAX_PARTS} are shown."
-TOO_LARGE = (
+TOO_MANY_PARTS = Problem(
+    gettext_noop("The message has too many parts; only the first {parts} are shown."),
+    parts=MAX_PARTS,
+)
+TOO_LARGE = gettext_noop(
     "The message is too large to show ({size}); only its headers are shown. "
     "Download the original to read it."
 )
-TOO_COMPLEX = (
+TOO_COMPLEX = Problem(gettext_noop(
     "The message has too many parts or lines to show; only its headers are shown. "
     "Download the original to read it."
-)
-TOO_DEEP_TO_READ = "The message is nested too deeply to read; only its headers are shown."
-UNREADABLE = "The message could not be read; only its headers are shown."
-UNKNOWN_CHARSET = (
+))
+TOO_DEEP_TO_READ = Problem(gettext_noop(
+    "The message is nested too deeply to read; only its headers are shown."
+))
+UNREADABLE = Problem(gettext_noop("The message could not be read; only its headers are shown."))
+UNKNOWN_CHARSET = gettext_noop(
     "Unknown character set {charset}; the text is shown as UTF-8 and some characters may be wrong."
 )
-BAD_ENCODING = "Part of the message is damaged (bad base64 encoding); it may be incomplete."
-TEXT_CUT = "The message text is very long; only its beginning is shown."
-SENDER_UNREADABLE = "The sender's address could not be read; it is shown exactly as written."
-PART_MISSING = "The attached message {part} was not found in this message."
+BAD_ENCODING = Problem(gettext_noop(
+    "Part of the message is damaged (bad base64 encoding); it may be incomplete."
+))
+TEXT_CUT = Problem(gettext_noop("The message text is very long; only its beginning is shown."))
+SENDER_UNREADABLE = Problem(gettext_noop(
+    "The sender's address could not be read; it is shown exactly as written."
+))
+PART_MISSING = gettext_noop("The attached message {part} was not found in this message.")
 
 # What cutting a message short does to any message (see message_parse's `truncated`).
 _CUT_PROBLEMS = frozenset({DAMAGED, BAD_ENCODING})
@@ -486,7 +501,7 @@ def _text(entity: Message, walk: _Walk) -> str:
     charset = _param(entity, "charset")
     text, known = charset_decode(data, charset)
     if not known:
-        walk.note(UNKNOWN_CHARSET.format(charset=header_text(charset, limit=40) or "?"))
+        walk.note(Problem(UNKNOWN_CHARSET, charset=header_text(charset, limit=40) or "?"))
     if len(text) > MAX_BODY_CHARS:
         text = text[:MAX_BODY_CHARS]
         walk.note(TEXT_CUT)
@@ -624,7 +639,7 @@ def _summary(fields: list[tuple[str, bytes]], problems: list[str]) -> ParsedMess
 def _gate(raw: bytes, max_bytes: int) -> str | None:
     """Why the message must not be given to the email package, or None."""
     if len(raw) > max_bytes:
-        return TOO_LARGE.format(size=_size_text(len(raw)))
+        return Problem(TOO_LARGE, size=_size_text(len(raw)))
     if raw.count(b"\n") > MAX_LINES:
         return TOO_COMPLEX
     if raw.count(b"\n--") > MAX_BOUNDARY_LINES and _boundary_lines(raw) > MAX_BOUNDARY_LINES:
@@ -739,7 +754,7 @@ def _message_parse(raw: bytes, part: str | None, max_bytes: int) -> ParsedMessag
     if part is not None:
         inner = _encapsulated(walk.index.get(part)) if _PART_ID.fullmatch(part) else None
         if inner is None:
-            return _empty(PART_MISSING.format(part=header_text(part, limit=40)))
+            return _empty(Problem(PART_MISSING, part=header_text(part, limit=40)))
         message, base = inner, part
     body = _render_message(message, base, walk)
     parsed = _summary(_raw_headers(message), walk.problems)

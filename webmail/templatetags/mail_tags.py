@@ -2,6 +2,7 @@ from datetime import datetime
 
 from django import template
 from django.utils import formats, timezone
+from django.utils.translation import gettext
 
 register = template.Library()
 
@@ -56,3 +57,12 @@ def page_url(account_id: int, folder: str, page: int) -> str:
 
     url = reverse("folder", kwargs={"account_id": account_id})
     return f"{url}?{urlencode({'folder': folder, 'page': page})}"
+
+
+@register.filter
+def problem_text(problem) -> str:
+    """A parser's note (webmail.mime.model.Problem) in the reader's language."""
+    template = getattr(problem, "template", None)
+    if template is None:
+        return problem
+    return gettext(template).format(**problem.params)
