@@ -78,6 +78,15 @@ class MailAccount(models.Model):
     created_at = models.DateTimeField(_("added"), auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Background sync (webmail.services.sync): when it last ran and how it last failed.
+    # sync_failures counts failures in a row; the scheduler waits 2**n minutes (capped)
+    # after the last one. A success clears the error.
+    sync_started_at = models.DateTimeField(_("sync started"), null=True, blank=True)
+    last_synced_at = models.DateTimeField(_("last synced"), null=True, blank=True)
+    sync_error = models.TextField(_("sync error"), blank=True)
+    sync_error_at = models.DateTimeField(_("sync failed at"), null=True, blank=True)
+    sync_failures = models.PositiveIntegerField(_("sync failures in a row"), default=0)
+
     class Meta:
         verbose_name = _("mail account")
         verbose_name_plural = _("mail accounts")

@@ -1,0 +1,107 @@
+"""The local index: a cache of every IMAP folder and the summaries of its messages.
+
+The IMAP server stays the truth; everything here can be dropped and rebuilt from it
+(webmail.services.sync keeps it current, ../shared/design/mail-sync.md holds the rules).
+Lists, counts and search read these tables once a folder is `fully_indexed`.
+"""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import MailAccount
+
+PREVIEW_LENGTH = 200  # characters of body text shown under a subject
+MESSAGE_ID_LENGTH = 255
+
+
+class IndexedFolder(models.Model):
+    """One folder of an IMAP account as the last sync saw it.
+
+    Sync state (rule 7 of mail-sync.md): every message with a UID below `uidnext` is in
+    the index once `fully_indexed`, and the flags of indexed messages are current as of
+    `highestmodseq`; both only advance in the transaction that applies what they cover.
+    """
+
+    account = models.ForeignKey(
+        MailAccount,
+        on_delete=models.CASCADE,
+        related_name="indexed_folders",
+        verbose_name=_("mail account"),
+    )
+    name = models.CharField(_("name"), max_length=1000)  # decoded from modified UTF-7
+    delimiter = models.CharField(_("hierarchy delimiter"), max_length=1, blank=True)
+    special_use = models.CharField(_("special use"), max_length=16, blank=True)
+    selectable = models.BooleanField(_("can hold messages"), default=True)
+
+    # 32-bit unsigned values (RFC 3501) and 63-bit mod-sequences (RFC 7162): bigint.
+    uidvalidity = models.PositiveBigIntegerField(_("UIDVALIDITY"), default=0)
+    uidnext = models.PositiveBigIntegerField(_("UIDNEXT"), default=0)
+    highestmodseq = models.PositiveBigIntegerField(_("HIGHESTMODSEQ"), default=0)
+
+    messages = models.PositiveIntegerField(_("messages"), default=0)
+    unseen = models.PositiveIntegerField(_("unread"), default=0)
+    fully_indexed = models.BooleanField(_("fully indexed"), default=False)
+    # Progress of the first sync, for progress bars: indexed_count of total_count.
+    indexed_count = models.PositiveIntegerField(_("indexed"), default=0)
+    total_count = models.PositiveIntegerField(_("to index"), default=0)
+    synced_at = models.DateTimeField(_("synced"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("indexed folder")
+        verbose_name_plural = _("indexed folders")
+        ordering = ["account", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="indexed_folder_unique_name")
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class IndexedMessage(models.Model):
+    """The summary of one message: what lists, counts, threads and search need, never the
+    body itself. Keyed by (folder, uid) under the folder's UIDVALIDITY."""
+
+    folder = models.ForeignKey(
+        IndexedFolder, on_delete=models.CASCADE, related_name="messages_indexed"
+    )
+    uid = models.PositiveBigIntegerField(_("UID"))
+
+    # Cut to MESSAGE_ID_LENGTH: longer ids are junk, and the index has a byte limit.
+    message_id = models.CharField(_("Message-ID"), max_length=MESSAGE_ID_LENGTH, blank=True)
+    in_reply_to = models.CharField(_("In-Reply-To"), max_length=MESSAGE_ID_LENGTH, blank=True)
+    references = models.TextField(_("References"), blank=True)  # message ids, space-separated
+    subject = models.TextField(_("subject"), blank=True)
+    from_name = models.CharField(_("sender name"), max_length=998, blank=True)
+    from_addr = models.CharField(_("sender address"), max_length=998, blank=True)
+    to = models.TextField(_("to"), blank=True)  # "Name <addr>, ..." (names quoted as needed)
+    cc = models.TextField(_("cc"), blank=True)
+    date = models.DateTimeField(_("date"), null=True, blank=True)  # Date: header, else internal
+    internal_date = models.DateTimeField(_("received"), null=True, blank=True)
+    size = models.PositiveBigIntegerField(_("size"), default=0)
+
+    flags = models.TextField(_("flags"), blank=True)  # space-separated, sorted
+    seen = models.BooleanField(_("read"), default=False)
+    flagged = models.BooleanField(_("flagged"), default=False)
+    answered = models.BooleanField(_("answered"), default=False)
+    has_attachments = models.BooleanField(_("has attachments"), default=False)
+
+    preview = models.CharField(_("preview"), max_length=PREVIEW_LENGTH, blank=True)
+    # The text search looks at (body text start, bounded); search may fill it differently.
+    search_text = models.TextField(_("search text"), blank=True)
+
+    class Meta:
+        verbose_name = _("indexed message")
+        verbose_name_plural = _("indexed messages")
+        constraints = [
+            # Also serves newest-first paging by UID (arrival order), scanned backwards.
+            models.UniqueConstraint(fields=["folder", "uid"], name="indexed_message_unique_uid")
+        ]
+        indexes = [
+            models.Index(fields=["folder", "-date"], name="indexed_message_by_date"),
+            models.Index(fields=["folder", "seen"], name="indexed_message_unseen"),
+            models.Index(fields=["message_id"], name="indexed_message_message_id"),
+        ]
+
+    def __str__(self):
+        return f"{self.folder_id}/{self.uid}: {self.subject[:60]}"
