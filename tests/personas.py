@@ -68,3 +68,18 @@ def account_offline(user: User, email: str, display_name: str = "") -> MailAccou
     account.set_incoming_password("not-used-1")
     account.save()
     return account
+
+
+def account_with_smtp(user: User, dovecot, mail_user, smtp_server, **smtp) -> MailAccount:
+    """`account_for`, sending through the test SMTP server `smtp_server`: with its login
+    when it has one (`smtp_password=` overrides the password, to test a refusal), else
+    without logging in."""
+    account = account_for(user, dovecot, mail_user)
+    account.smtp_host = smtp_server.host
+    account.smtp_port = smtp_server.port
+    account.smtp_security = smtp_server.security
+    account.smtp_same_credentials = False
+    account.smtp_login = smtp_server.login
+    account.set_smtp_password(smtp.get("smtp_password", smtp_server.password))
+    account.save()
+    return account

@@ -194,6 +194,20 @@ MAIL_PAGE_SIZE = envint("MAIL_PAGE_SIZE", 50)
 # first bytes (headers and the start of the text; no attachments). The original download
 # is always whole.
 MAIL_MAX_PARSE_BYTES = envint("MAIL_MAX_PARSE_BYTES", 50 * 1024 * 1024)
+# The attachments of one message we write may add up to this many bytes.
+MAIL_MAX_ATTACHMENT_BYTES = envint("MAIL_MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024)
+
+# Uploads (attachments) go to disk as they arrive, never into memory: the first handler
+# stops reading a file once a request brings more than MAIL_MAX_ATTACHMENT_BYTES, the
+# second writes to a temporary file under DATA_DIR (not /tmp, which may be RAM), from
+# where the compose service moves it into the writer's compose area with a rename.
+FILE_UPLOAD_HANDLERS = [
+    "webmail.uploads.AttachmentLimitHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+FILE_UPLOAD_TEMP_DIR = DATA_DIR / "uploads"
+FILE_UPLOAD_TEMP_DIR.mkdir(exist_ok=True)
 
 # Remote images in mail are fetched through our proxy, only after the reader's consent.
 IMAGE_PROXY_MAX_BYTES = envint("IMAGE_PROXY_MAX_BYTES", 5 * 1024 * 1024)

@@ -47,6 +47,15 @@ def test_it_names_every_invalid_entry():
     assert caught.value.entries == ["nobody", "a@b", "c@d..e"]
 
 
+def test_skip_invalid_keeps_the_valid_entries_of_a_field_still_being_typed():
+    typed = 'Anna <anna@example.org>, "Meyer, Bob" <b@x.de>, car'
+    assert addresses_parse(typed, skip_invalid=True) == [
+        Address("Anna", "anna@example.org"),
+        Address("Meyer, Bob", "b@x.de"),
+    ]
+    assert addresses_parse("Bob\r\nBcc: x@y.de <bob@example.net>", skip_invalid=True) == []
+
+
 def test_an_unclosed_quote_makes_the_rest_one_invalid_entry():
     with pytest.raises(InvalidAddresses) as caught:
         addresses_parse('ok@example.org, "Unclosed <x@example.org>, anna@example.org')

@@ -55,9 +55,10 @@ class InvalidAddresses(ValueError):
         self.entries = entries
 
 
-def addresses_parse(text: str) -> list[Address]:
+def addresses_parse(text: str, *, skip_invalid: bool = False) -> list[Address]:
     """The mailboxes of a typed To, Cc or Bcc field; [] for an empty field. Raises
-    InvalidAddresses listing every entry that is not a valid address."""
+    InvalidAddresses listing every entry that is not a valid address, or, with
+    `skip_invalid` (for autosaving a field still being typed), leaves those out."""
     addresses: list[Address] = []
     invalid: list[str] = []
     seen: set[str] = set()
@@ -70,7 +71,7 @@ def addresses_parse(text: str) -> list[Address]:
         if key not in seen:
             seen.add(key)
             addresses.append(address)
-    if invalid:
+    if invalid and not skip_invalid:
         raise InvalidAddresses(invalid)
     return addresses
 

@@ -1,9 +1,9 @@
 """Organising mail on the server: read and flagged marks, moves, Archive, Junk, the Trash.
 
 The rules live here:
-- which folder is the Trash, Junk or Archive: the one the server marks (RFC 6154), else a
-  top-level folder with the name other mail programs use; Archive, Junk and Trash are
-  created when an action needs one and none exists;
+- which folder is the Trash, Junk, Archive, Sent or Drafts: the one the server marks (RFC
+  6154), else a top-level folder with the name other mail programs use; each is created
+  when an action needs one (writing mail needs Sent and Drafts) and none exists;
 - deleting moves to the Trash, and deleting in the Trash removes mail for good, but only
   after the reader confirmed (ConfirmationRequired until then);
 - only the Trash and Junk can be emptied, and only of the mail the confirmation page
@@ -41,7 +41,7 @@ USUAL_NAMES = {
     SENT: ("Sent", "Sent Items", "Sent Messages"),
     DRAFTS: ("Drafts",),
 }
-CREATABLE = (TRASH, JUNK, ARCHIVE)
+CREATABLE = (TRASH, JUNK, ARCHIVE, SENT, DRAFTS)  # made when an action needs one
 EMPTIABLE = (TRASH, JUNK)
 MAX_SELECTION = 1000  # UIDs per request: a page shows 50, "select all" selects one page
 MAX_EMPTY = 10_000  # messages removed per "Empty Trash"; the rest is reported as left

@@ -10,6 +10,8 @@ from webmail.protocols.errors import ServerSettings, ServerUnavailable
 from webmail.protocols.imap import imap_store
 from webmail.protocols.store import MailStore
 
+from .accounts import SMTP_DEFAULT_PORTS
+
 
 class StoreUnavailable(ServerUnavailable):
     """The account's kind of store is not served yet (POP3 accounts, until they are)."""
@@ -24,6 +26,20 @@ def incoming_settings(account: MailAccount, *, password: str | None = None) -> S
         security=account.incoming_security,
         login=account.incoming_login,
         password=password if password is not None else account.incoming_password(),
+        timeout=settings.MAIL_CONNECT_TIMEOUT,
+    )
+
+
+def outgoing_settings(account: MailAccount) -> ServerSettings:
+    """Where the account's mail is sent: its SMTP server, with the incoming login unless
+    it has one of its own; without a port, the usual one for its security."""
+    login, password = account.smtp_credentials()
+    return ServerSettings(
+        host=account.smtp_host,
+        port=account.smtp_port or SMTP_DEFAULT_PORTS[account.smtp_security],
+        security=account.smtp_security,
+        login=login,
+        password=password,
         timeout=settings.MAIL_CONNECT_TIMEOUT,
     )
 
