@@ -7,7 +7,12 @@ import re
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy as ngettext
 
+from webmail.compose.addresses import InvalidAddresses, addresses_parse
+from webmail.compose.draft import FORWARD, REPLY, Answers
+from webmail.compose.header_values import message_ids_parse
+from webmail.services.compose import DraftRef
 from webmail.services.organise import MAX_SELECTION
 
 UID_MAX = 2**32 - 1
@@ -93,3 +98,133 @@ class FolderRenameForm(forms.Form):
 class FolderSubscribeForm(forms.Form):
     folder = FolderField()
     subscribed = forms.BooleanField(required=False)
+
+
+# -- writing mail ---------------------------------------------------------------------------
+
+
+class AddressesField(forms.CharField):
+    """A To, Cc or Bcc field as typed: comma-separated addresses, parsed into Address
+    objects. Entries that are not addresses are named in the error; with `lenient` (an
+    autosave while the writer is still typing) they are left out instead."""
+
+    def __init__(self, *, lenient: bool = False, **kwargs):
+        super().__init__(required=False, max_length=20_000, **kwargs)
+        self.lenient = lenient
+
+    def clean(self, value):
+        text = super().clean(value)
+        try:
+            return addresses_parse(text, skip_invalid=self.lenient)
+        except InvalidAddresses as exc:
+            entries = ", ".join(f"“{entry}”" for entry in exc.entries)
+            raise ValidationError(
+                ngettext(
+                    "%(entries)s is not a valid address.",
+                    "%(entries)s are not valid addresses.",
+                    len(exc.entries),
+                ),
+                code="invalid_addresses",
+                params={"entries": entries},
+            ) from None
+
+
+class ComposeForm(forms.Form):
+    """The compose form. What the writer types is checked here; the hidden fields (the
+    compose area, the saved draft, what the message answers) are written by our own page,
+    and a bad value there is a forged or broken request."""
+
+    compose = forms.RegexField(regex=r"^[0-9a-f]{32}$", widget=forms.HiddenInput)
+    identity = forms.TypedChoiceField(label=_("From"), coerce=int)
+    to = AddressesField(label=_("To"))
+    cc = AddressesField(label=_("Cc"))
+    bcc = AddressesField(label=_("Bcc"))
+    subject = forms.CharField(label=_("Subject"), required=False, max_length=1000)
+    body = forms.CharField(
+        label=_("Message"), required=False, strip=False, widget=forms.Textarea(attrs={"rows": 18})
+    )
+    html = forms.CharField(required=False, strip=False, widget=forms.Textarea)
+    mode = forms.ChoiceField(
+        label=_("Format"),
+        choices=[("text", _("Plain text")), ("html", _("Formatted (HTML)"))],
+        required=False,
+        widget=forms.RadioSelect,
+    )
+    draft_uid = forms.IntegerField(
+        min_value=1, max_value=UID_MAX, required=False, widget=forms.HiddenInput
+    )
+    draft_uidvalidity = forms.IntegerField(
+        min_value=1, max_value=UID_MAX, required=False, widget=forms.HiddenInput
+    )
+    in_reply_to = forms.CharField(required=False, max_length=1000, widget=forms.HiddenInput)
+    references = forms.CharField(required=False, max_length=20_000, widget=forms.HiddenInput)
+    answers_kind = forms.ChoiceField(
+        choices=[("", ""), (REPLY, REPLY), (FORWARD, FORWARD)],
+        required=False,
+        widget=forms.HiddenInput,
+    )
+    answers_folder = FolderField(required=False, widget=forms.HiddenInput)
+    answers_uidvalidity = forms.IntegerField(
+        min_value=1, max_value=UID_MAX, required=False, widget=forms.HiddenInput
+    )
+    answers_uid = forms.IntegerField(
+        min_value=1, max_value=UID_MAX, required=False, widget=forms.HiddenInput
+    )
+    back = FolderField(required=False, widget=forms.HiddenInput)  # the folder to return to
+
+    HIDDEN = (
+        "compose", "draft_uid", "draft_uidvalidity", "in_reply_to", "references",
+        "answers_kind", "answers_folder", "answers_uidvalidity", "answers_uid", "back",
+    )  # fmt: skip
+
+    def __init__(self, *args, identities=(), lenient: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["identity"].choices = [(i.pk, str(i)) for i in identities]
+        for name in ("to", "cc", "bcc"):
+            self.fields[name].lenient = lenient
+            self.fields[name].widget.attrs.update(
+                {"autocomplete": "off", "spellcheck": "false", "data-suggest": ""}
+            )
+        self.fields["subject"].widget.attrs["autocomplete"] = "off"
+
+    def hidden_errors(self) -> bool:
+        """Whether a field only our page fills in is wrong: a forged or broken request."""
+        return any(name in self.errors for name in self.HIDDEN)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("mode") != "html":
+            data["html"] = None
+        if data.get("answers_kind") and all(
+            data.get(name) for name in ("answers_folder", "answers_uidvalidity", "answers_uid")
+        ):
+            data["answers"] = Answers(
+                folder=data["answers_folder"],
+                uidvalidity=data["answers_uidvalidity"],
+                uid=data["answers_uid"],
+                kind=data["answers_kind"],
+            )
+        else:
+            data["answers"] = None
+        ids = message_ids_parse(data.get("in_reply_to"))
+        data["in_reply_to"] = ids[0] if ids else None
+        data["references"] = message_ids_parse(data.get("references"))
+        uid, uidvalidity = data.get("draft_uid"), data.get("draft_uidvalidity")
+        data["replaces"] = DraftRef(uidvalidity, uid) if uid and uidvalidity else None
+        return data
+
+    def draft_fields(self) -> dict:
+        """The keyword arguments of compose.draft_make."""
+        data = self.cleaned_data
+        return {
+            "identity_id": data["identity"],
+            "to": data["to"],
+            "cc": data["cc"],
+            "bcc": data["bcc"],
+            "subject": data["subject"],
+            "text": data["body"],
+            "html": data["html"],
+            "in_reply_to": data["in_reply_to"],
+            "references": data["references"],
+            "answers": data["answers"],
+        }

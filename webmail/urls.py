@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 
 from webmail.views import (
     actions,
+    compose,
     contacts,
     folders,
     identities,
@@ -22,6 +23,12 @@ urlpatterns = [
     path("mail/inline/<str:token>/", message.inline_part_view, name="inline_part"),
     path("mail/<int:account_id>/", mailbox.folder_view, name="folder"),
     path("mail/<int:account_id>/messages/", actions.messages_action, name="messages_action"),
+    path("mail/<int:account_id>/compose/", compose.compose_view, name="compose"),
+    path(
+        "mail/<int:account_id>/compose/save/",
+        compose.compose_autosave_view,
+        name="compose_autosave",
+    ),
     path("mail/<int:account_id>/folders/", folders.folder_list, name="folder_list"),
     path(
         "mail/<int:account_id>/folders/create/", folders.folder_create_view, name="folder_create"

@@ -22,6 +22,7 @@ from webmail.selectors import (
     message_original,
     message_part_get,
 )
+from webmail.services.contacts import contacts_collect
 from webmail.services.image_proxy import image_proxy_url
 from webmail.services.inline_parts import InlinePartRef, inline_part_ref, inline_part_token
 from webmail.services.stores import store_open
@@ -70,6 +71,9 @@ def message_view(request, account_id: int, uidvalidity: int, uid: int):
         message = message_open(
             store=store, folder=folder, uidvalidity=uidvalidity, uid=uid, part=part
         )
+    if mailbox.current.kind not in ("junk", "drafts", "sent"):
+        # The address book learns who writes to the reader (not spammers, not themselves).
+        contacts_collect(account.user, message.parsed.from_, source="read")
     links = _MessageLinks(account.pk, folder, uidvalidity, uid, page=page, part=part)
     listed = [summary.uid for summary in mailbox.page.summaries]
     body = _body(account, folder, uidvalidity, uid, part, images, parsed=message.parsed)
@@ -139,6 +143,26 @@ class _MessageLinks:
 
     def original(self):
         return _message_url("message_original", *self.key, folder=self.folder)
+
+    def _compose(self, kind):
+        url = reverse("compose", kwargs={"account_id": self.key[0]})
+        query = {"kind": kind, "folder": self.folder, "uidvalidity": self.key[1], "uid": self.key[2]}
+        return f"{url}?{urlencode(query)}"
+
+    def reply(self):
+        return self._compose("reply")
+
+    def reply_all(self):
+        return self._compose("reply_all")
+
+    def forward(self):
+        return self._compose("forward")
+
+    def forward_attached(self):
+        return self._compose("forward_attached")
+
+    def continue_draft(self):
+        return self._compose("draft")
 
     def folder_url(self):
         url = reverse("folder", kwargs={"account_id": self.key[0]})
