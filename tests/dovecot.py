@@ -436,6 +436,25 @@ class MailUser:
     def create_folder(self, name: str) -> None:
         self.dovecot.create_folder(self.name, name)
 
+    def fill(self, kib: int, *, messages: int = 4, folder: str = "INBOX") -> None:
+        """Appends `messages` plain messages that add up to exactly `kib` KiB as the quota
+        counts them (every byte, CRLF line ends and all): a user made with quota="100K"
+        and filled with 85 is 85% full."""
+        total = kib * 1024
+        sizes = [total // messages] * (messages - 1)
+        sizes.append(total - sum(sizes))
+        line = b"x" * 76 + b"\r\n"
+        raws = []
+        for n, size in enumerate(sizes):
+            head = (
+                f"From: filler@example.org\r\nTo: {self.name}@example.org\r\n"
+                f"Subject: Filler {n + 1}\r\nMessage-ID: <filler{n}.{secrets.token_hex(4)}"
+                "@example.org>\r\n\r\n"
+            ).encode()
+            body = line * ((size - len(head)) // len(line) + 1)
+            raws.append(head + body[: size - len(head)])
+        self.append_many(folder, raws)
+
     def uidvalidity(self, folder: str) -> int:
         with self.client() as client:
             return client.folder_status(folder, ["UIDVALIDITY"])[b"UIDVALIDITY"]
@@ -453,15 +472,19 @@ _user_counter = 0
 
 
 def new_mail_user(
-    dovecot: Dovecot, prefix: str = "user", settings: dict[str, str] | None = None
+    dovecot: Dovecot,
+    prefix: str = "user",
+    settings: dict[str, str] | None = None,
+    quota: str = "100M",
 ) -> MailUser:
-    """A fresh user with a unique name and an empty mailbox (`settings`: see add_user)."""
+    """A fresh user with a unique name and an empty mailbox (`settings`: see add_user;
+    `quota`: its storage limit as Dovecot writes it, "100K", "10M"; "0" is no limit)."""
     global _user_counter
     _user_counter += 1
     user = MailUser(
         f"{prefix}{_user_counter}-{secrets.token_hex(3)}", secrets.token_hex(8), dovecot
     )
-    dovecot.add_user(user.name, user.password, settings=settings)
+    dovecot.add_user(user.name, user.password, quota=quota, settings=settings)
     return user
 
 

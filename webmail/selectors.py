@@ -7,6 +7,7 @@ functions, so a page costs one connection however many reads it makes.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,10 +19,12 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import MailAccount
 from webmail.mime.model import ParsedMessage, PartContent
 from webmail.mime.parse import message_parse, message_part
-from webmail.protocols.errors import FolderNotFound, MessageNotFound
-from webmail.protocols.store import FolderInfo, FolderPage, MailStore, RawMessage
+from webmail.protocols.errors import FolderNotFound, MailServerError, MessageNotFound
+from webmail.protocols.store import FolderInfo, FolderPage, MailStore, Quota, RawMessage
 from webmail.sanitize import SANITIZER_VERSION, SanitizedHtml, html_sanitize, text_to_html
 from webmail.services.stores import store_open
+
+log = logging.getLogger(__name__)
 
 # Special-use folders come first, in this order, named in the reader's language (RFC 6154).
 SPECIAL_ORDER = ["INBOX", "\\Drafts", "\\Sent", "\\Archive", "\\Junk", "\\Trash"]
@@ -233,3 +236,87 @@ def message_original(*, store: MailStore, folder: str, uidvalidity: int, uid: in
     """The message's exact bytes as the server holds them: whole, whatever its size (the
     views hand them out as one response; streaming them is not done yet)."""
     return store.message_raw(folder, uid, uidvalidity=uidvalidity).data
+
+
+# -- quota ------------------------------------------------------------------------------
+
+QUOTA_CACHE_SECONDS = 300  # usage changes slowly; no page should wait for GETQUOTAROOT
+QUOTA_WARNING_PERCENT = 80
+QUOTA_CRITICAL_PERCENT = 95
+_NOT_CACHED = object()
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    """What the sidebar and the accounts page show of an account's storage quota."""
+
+    used_bytes: int
+    limit_bytes: int
+    percent: int  # rounded down, so "80%" is never shown below the warning line; may pass 100
+    level: str  # "ok", "warning" (>= 80%) or "critical" (>= 95%)
+    messages: int | None
+    message_limit: int | None
+
+    @property
+    def meter_value(self) -> int:
+        return min(self.used_bytes, self.limit_bytes)  # a <meter> cannot show an overrun
+
+    @property
+    def warning_bytes(self) -> int:
+        return self.limit_bytes * QUOTA_WARNING_PERCENT // 100
+
+    @property
+    def critical_bytes(self) -> int:
+        return self.limit_bytes * QUOTA_CRITICAL_PERCENT // 100
+
+
+def quota_usage_from(quota: Quota) -> QuotaUsage:
+    percent = quota.used_bytes * 100 // quota.limit_bytes
+    if percent >= QUOTA_CRITICAL_PERCENT:
+        level = "critical"
+    elif percent >= QUOTA_WARNING_PERCENT:
+        level = "warning"
+    else:
+        level = "ok"
+    return QuotaUsage(
+        used_bytes=quota.used_bytes,
+        limit_bytes=quota.limit_bytes,
+        percent=percent,
+        level=level,
+        messages=quota.messages,
+        message_limit=quota.message_limit,
+    )
+
+
+def _quota_cache_key(account: MailAccount) -> str:
+    # The server and login are part of the key: an account pointed at another mailbox
+    # must not show the old one's usage for five minutes.
+    where = f"{account.incoming_host}:{account.incoming_port}:{account.incoming_login}"
+    return f"quota:{account.pk}:{hashlib.sha256(where.encode()).hexdigest()[:16]}"
+
+
+def quota_usage(*, account: MailAccount, store: MailStore) -> QuotaUsage | None:
+    """The INBOX's storage quota for the sidebar: from the cache when it was read in the
+    last QUOTA_CACHE_SECONDS, else asked through the caller's open `store` (ask last, after
+    the page's own reads). None when the server has no quota, no storage limit, or could
+    not say: a failure is logged and remembered for the same time, so a server that hangs
+    on GETQUOTAROOT slows one page in five minutes, not every page, and never breaks it."""
+    key = _quota_cache_key(account)
+    cached = cache.get(key, _NOT_CACHED)
+    if cached is not _NOT_CACHED:
+        return cached
+    try:
+        quota = store.quota("INBOX")
+    except MailServerError as exc:
+        log.warning("quota of account %s unreadable: %s", account.pk, exc.code)
+        quota = None
+    usage = quota_usage_from(quota) if quota is not None else None
+    cache.set(key, usage, QUOTA_CACHE_SECONDS)
+    return usage
+
+
+def quota_usage_cached(*, account: MailAccount) -> QuotaUsage | None:
+    """The usage a page read in the last QUOTA_CACHE_SECONDS, without asking the server
+    (the accounts page lists every account and opens no connection for this)."""
+    cached = cache.get(_quota_cache_key(account))
+    return cached if isinstance(cached, QuotaUsage) else None

@@ -5,12 +5,15 @@ The mail body frame is the sender's content, not ours, and runs no script: it is
 """
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from accounts.models import User
 from tests.browser.test_reading import _sign_in
+from tests.dovecot import new_mail_user
 from tests.personas import account_for
 from webmail.protocols.store import Address
 from webmail.services.contacts import contacts_collect
@@ -83,3 +86,32 @@ def test_the_audit_finds_what_it_should(page, live_server):
     )
     ids = {finding["id"] for finding in _audit(page)}
     assert {"label", "image-alt"} <= ids
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_quota_warnings_have_no_serious_accessibility_findings(
+    page, live_server, dovecot, scheme
+):
+    """The sidebar's usage bar with the 80% warning and the 95% notice, and the accounts
+    page listing both (the colours of the notices are the ones at risk)."""
+    user = User.objects.create_user(f"axe-quota-{scheme}", password="axe-password-1")
+    accounts = {}
+    for level, kib in [("warning", 85), ("critical", 97)]:
+        mail_user = new_mail_user(dovecot, "axequota", quota="100K")
+        mail_user.fill(kib)
+        accounts[level] = (account_for(user, dovecot, mail_user), kib)
+    page.emulate_media(color_scheme=scheme)
+    _sign_in(page, live_server, f"axe-quota-{scheme}", "axe-password-1")
+    findings = {}
+    for level, (account, kib) in accounts.items():
+        page.goto(f"{live_server.url}/mail/{account.pk}/")
+        expect(page.locator(f".pane-folders .quota-{level} .quota-notice")).to_be_visible()
+        expect(page.get_by_role("meter")).to_have_accessible_name(
+            re.compile(rf"^{kib}\.0\sKB of 100\.0\sKB used \({kib}%\)$")
+        )
+        findings[f"message list, quota {level}"] = _audit(page)
+    page.goto(f"{live_server.url}/settings/accounts/")
+    expect(page.locator(".quota-notice")).to_have_count(2)
+    findings["mail accounts with quotas"] = _audit(page)
+    found = {name: result for name, result in findings.items() if result}
+    assert found == {}, json.dumps(found, indent=1)

@@ -41,7 +41,7 @@ from .errors import (
     TlsFailed,
 )
 from .hostnames import host_name_check
-from .store import FolderInfo, FolderPage, FolderStatus, MessageSummary, RawMessage
+from .store import FolderInfo, FolderPage, FolderStatus, MessageSummary, Quota, RawMessage
 
 __all__ = ["ImapStore", "imap_login_check", "imap_store"]
 
@@ -583,6 +583,27 @@ class ImapStore:
                 return name
         return None
 
+    # -- quota (RFC 9208) --
+
+    def quota(self, folder: str = "INBOX") -> Quota | None:
+        """GETQUOTAROOT for `folder`, only where the server offers QUOTA: the root with the
+        largest used share of its STORAGE limit, converted to bytes (the protocol counts
+        KiB, 1024 octets), with its MESSAGE counts where that root limits them too. None
+        for a NO, or when no root limits storage (Dovecot then answers just "OK No quota",
+        with neither QUOTAROOT nor QUOTA, which imapclient's get_quota_root cannot read)."""
+        _check_folder_name(folder)
+        with self._talking():
+            if not self._has("QUOTA"):
+                return None
+            imap = self._client._imap
+            typ, _ = imap.xatom("GETQUOTAROOT", _quoted(folder))
+            # response() also clears what it returns, so nothing is left for later commands.
+            _, root_data = imap.response("QUOTAROOT")
+            _, quota_data = imap.response("QUOTA")
+        if typ != "OK":
+            return None
+        return _quota(_parse(root_data), _parse(quota_data))
+
     def _has(self, capability: str) -> bool:
         """Every capability check of the organising commands goes through here (the tests
         take MOVE or UIDPLUS away at this seam; Dovecot cannot be told to hide them)."""
@@ -739,6 +760,36 @@ def _refusal(text: str) -> MailServerError:
     return ActionRefused(
         f"the server refused [{code}]" if code else "the server refused", reason=code
     )
+
+
+def _quota(roots: list[Any], quotas: list[Any]) -> Quota | None:
+    """From parsed QUOTAROOT (mailbox, root, root, ...) and QUOTA (root, (resource usage
+    limit ...), ...) data: the storage quota of the most used root. Only roots QUOTAROOT
+    named count, so an unsolicited QUOTA left over from an earlier command cannot slip in;
+    a limit of 0, or a usage or limit that is not a number, is no limit."""
+    named = {_text(name) for name in roots[1:]}
+    best: Quota | None = None
+    for root, resources in _chunks(quotas, 2):
+        if _text(root) not in named or not isinstance(resources, tuple):
+            continue
+        limits: dict[str, tuple[int, int]] = {}
+        for resource, usage, limit in _chunks(resources, 3):
+            if _int(limit) > 0 and isinstance(usage, int) and not isinstance(usage, bool):
+                limits[_text(resource).upper()] = (usage, limit)
+        if "STORAGE" not in limits:
+            continue
+        used, limit = limits["STORAGE"]
+        messages, message_limit = limits.get("MESSAGE", (None, None))
+        found = Quota(
+            root=_text(root),
+            used_bytes=used * 1024,
+            limit_bytes=limit * 1024,
+            messages=messages,
+            message_limit=message_limit,
+        )
+        if best is None or found.fraction > best.fraction:
+            best = found
+    return best
 
 
 def _summary(data: dict[bytes, Any]) -> MessageSummary:

@@ -97,6 +97,24 @@ class RawMessage:
     truncated: bool = False  # data stops at message_raw's max_bytes; the message goes on
 
 
+@dataclass(frozen=True)
+class Quota:
+    """How much of its storage limit a mailbox uses (RFC 9208), in bytes. Only made when
+    the store has a storage limit; the message counts come along where it also limits
+    those."""
+
+    root: str  # the quota root's name, e.g. "User quota"; may be ""
+    used_bytes: int
+    limit_bytes: int  # > 0
+    messages: int | None = None
+    message_limit: int | None = None
+
+    @property
+    def fraction(self) -> float:
+        """Used share of the limit; above 1.0 when the server lets a mailbox overrun."""
+        return self.used_bytes / self.limit_bytes
+
+
 class MailStore(Protocol):
     """Opened and closed by a context manager (see protocols.imap.imap_store)."""
 
@@ -166,3 +184,7 @@ class MailStore(Protocol):
 
     def special_folder(self, role: str) -> str | None:
         """The folder the server marks with this special use ("\\Trash", ...), or None."""
+
+    def quota(self, folder: str = "INBOX") -> Quota | None:
+        """The storage quota that applies to `folder` (the most used one, if several do),
+        or None when the store cannot tell or sets no storage limit."""

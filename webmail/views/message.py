@@ -21,6 +21,7 @@ from webmail.selectors import (
     message_open,
     message_original,
     message_part_get,
+    quota_usage,
 )
 from webmail.services.contacts import contacts_collect
 from webmail.services.image_proxy import image_proxy_url
@@ -71,6 +72,7 @@ def message_view(request, account_id: int, uidvalidity: int, uid: int):
         message = message_open(
             store=store, folder=folder, uidvalidity=uidvalidity, uid=uid, part=part
         )
+        quota = quota_usage(account=account, store=store)
     if mailbox.current.kind not in ("junk", "drafts", "sent"):
         # The address book learns who writes to the reader (not spammers, not themselves).
         contacts_collect(account.user, message.parsed.from_, source="read")
@@ -83,6 +85,7 @@ def message_view(request, account_id: int, uidvalidity: int, uid: int):
         {
             "account": account,
             "mailbox": mailbox,
+            "quota": quota,
             "message": message,
             "parsed": message.parsed,
             "links": links,

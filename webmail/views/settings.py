@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 from accounts.forms import MailAccountAddForm, PreferencesForm
 from accounts.providers import PROVIDERS
 from webmail.protocols.errors import MailServerError
+from webmail.selectors import quota_usage_cached
 from webmail.services.accounts import mail_account_add, mail_account_delete
 from webmail.services.errors import error_message
 
@@ -16,9 +17,12 @@ from .common import account_for_user
 
 @login_required
 def account_list(request):
-    return render(
-        request, "settings/accounts.html", {"accounts": request.user.mail_accounts.all()}
-    )
+    # Storage use as the mail pages last read it: this page opens no connection for it.
+    accounts = [
+        (account, quota_usage_cached(account=account))
+        for account in request.user.mail_accounts.all()
+    ]
+    return render(request, "settings/accounts.html", {"accounts": accounts})
 
 
 @login_required
