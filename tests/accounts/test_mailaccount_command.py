@@ -1,6 +1,7 @@
 """`manage.py mailaccount`, the admin's way to add and list mail accounts, against the real
-Dovecot: the password comes only from standard input, is stored encrypted, is never
-printed, and every mistake stops with a clear message and saves nothing."""
+Dovecot and a real SMTP server (aiosmtpd): the password comes only from standard input,
+is stored encrypted, is never printed, and every mistake stops with a clear message and
+saves nothing."""
 
 import io
 import socket
@@ -12,10 +13,16 @@ from django.core.management.base import CommandError
 
 from accounts.models import MailAccount
 from tests.personas import account_for
+from tests.smtp_server import (  # noqa: F401  (fixtures)
+    make_smtp_server_fixture,
+    smtp_certificates_fixture,
+    smtp_nothing_listening_fixture,
+)
 
 pytestmark = pytest.mark.django_db
 
 WRONG_PASSWORD = "Wr0ng-Pa55word-7d1f"
+SMTP_PASSWORD = "smtp-Secret-42"
 
 
 def _run(monkeypatch, *args: str, stdin: str = "") -> str:
@@ -92,32 +99,70 @@ def test_it_adds_a_pop3_account(monkeypatch, alice, dovecot, mail_user):
     assert account.incoming_password() == mail_user.password
 
 
-def test_it_stores_the_smtp_settings(monkeypatch, alice, dovecot, mail_user):
-    smtp = {"--smtp-host": "smtp.example.org", "--smtp-port": "2525", "--smtp-security": "tls"}
-    _run(monkeypatch, *_add_args(dovecot, mail_user, **smtp), stdin=mail_user.password + "\n")
+def _smtp_options(server, **overrides: str) -> dict[str, str]:
+    options = {
+        "--smtp-host": server.host,
+        "--smtp-port": str(server.port),
+        "--smtp-security": server.security,
+    }
+    return {**options, **overrides}
+
+
+def test_it_stores_the_smtp_settings_after_logging_in_there(
+    monkeypatch, alice, dovecot, mail_user, make_smtp_server
+):
+    # Implicit TLS, with a certificate of the test CA the fixture makes trusted.
+    smtp = make_smtp_server(security="tls", login=mail_user.name, password=mail_user.password)
+    args = _add_args(dovecot, mail_user, **_smtp_options(smtp))
+    _run(monkeypatch, *args, stdin=mail_user.password + "\n")
+    # Without --smtp-login, the incoming login and password are the SMTP ones.
+    assert smtp.logins == [(mail_user.name, True)]
     account = MailAccount.objects.get(user=alice)
     assert (account.smtp_host, account.smtp_port, account.smtp_security) == (
-        "smtp.example.org",
-        2525,
+        smtp.host,
+        smtp.port,
         "tls",
     )
-    # Without --smtp-login, sending uses the incoming login and password.
     assert account.smtp_same_credentials
     assert account.smtp_credentials() == (mail_user.name, mail_user.password)
 
 
 def test_it_reads_a_separate_smtp_password_from_the_second_line(
+    monkeypatch, alice, dovecot, mail_user, make_smtp_server
+):
+    smtp = make_smtp_server(login="alice-smtp", password=SMTP_PASSWORD)
+    args = _add_args(dovecot, mail_user, **_smtp_options(smtp, **{"--smtp-login": "alice-smtp"}))
+    out = _run(monkeypatch, *args, stdin=f"{mail_user.password}\n{SMTP_PASSWORD}\n")
+    assert smtp.logins == [("alice-smtp", True)]
+    assert SMTP_PASSWORD not in out
+    account = MailAccount.objects.get(user=alice)
+    assert not account.smtp_same_credentials
+    assert SMTP_PASSWORD not in account.smtp_password_encrypted
+    assert account.smtp_credentials() == ("alice-smtp", SMTP_PASSWORD)
+
+
+def test_it_gives_an_smtp_server_without_a_port_the_usual_one(
     monkeypatch, alice, dovecot, mail_user
 ):
-    args = _add_args(
-        dovecot, mail_user, **{"--smtp-host": "smtp.example.org", "--smtp-login": "alice-smtp"}
-    )
-    _run(monkeypatch, *args, stdin=f"{mail_user.password}\nsmtp-Secret-42\n")
+    # --no-check: nothing runs on 587 here, and the port is what this test is about.
+    args = [*_add_args(dovecot, mail_user, **{"--smtp-host": "smtp.example.org"}), "--no-check"]
+    _run(monkeypatch, *args, stdin=mail_user.password + "\n")
     account = MailAccount.objects.get(user=alice)
-    assert account.smtp_port == 587  # the default: STARTTLS on the submission port
-    assert not account.smtp_same_credentials
-    assert "smtp-Secret-42" not in account.smtp_password_encrypted
-    assert account.smtp_credentials() == ("alice-smtp", "smtp-Secret-42")
+    assert (account.smtp_host, account.smtp_port) == ("smtp.example.org", 587)  # STARTTLS
+
+
+def test_it_saves_without_an_smtp_check_when_asked(
+    monkeypatch, alice, dovecot, mail_user, smtp_nothing_listening
+):
+    smtp = {
+        "--smtp-host": smtp_nothing_listening.host,
+        "--smtp-port": str(smtp_nothing_listening.port),
+        "--smtp-security": "none",
+    }
+    args = [*_add_args(dovecot, mail_user, **smtp), "--no-check"]
+    _run(monkeypatch, *args, stdin=mail_user.password + "\n")
+    account = MailAccount.objects.get(user=alice)
+    assert account.smtp_port == smtp_nothing_listening.port
 
 
 def test_it_uses_the_address_as_login_when_none_is_given(monkeypatch, alice, dovecot, mail_user):
@@ -148,6 +193,38 @@ def test_it_refuses_a_wrong_password(monkeypatch, alice, dovecot, mail_user):
         "Not added: The mail server refused the login name or password. Check them and try again."
     )
     assert WRONG_PASSWORD not in message
+    assert not MailAccount.objects.exists()
+
+
+def test_it_refuses_a_wrong_smtp_password_and_names_the_outgoing_server(
+    monkeypatch, alice, dovecot, mail_user, make_smtp_server
+):
+    smtp = make_smtp_server(login="alice-smtp", password=SMTP_PASSWORD)
+    args = _add_args(dovecot, mail_user, **_smtp_options(smtp, **{"--smtp-login": "alice-smtp"}))
+    message = _fails(monkeypatch, *args, stdin=f"{mail_user.password}\n{WRONG_PASSWORD}\n")
+    assert message == (
+        "Not added: Outgoing server (SMTP): The mail server refused the login name or "
+        "password. Check them and try again."
+    )
+    assert smtp.logins == [("alice-smtp", False)]
+    assert WRONG_PASSWORD not in message
+    assert not MailAccount.objects.exists()
+
+
+def test_it_says_when_nothing_listens_on_the_smtp_port(
+    monkeypatch, alice, dovecot, mail_user, smtp_nothing_listening
+):
+    smtp = {
+        "--smtp-host": smtp_nothing_listening.host,
+        "--smtp-port": str(smtp_nothing_listening.port),
+        "--smtp-security": "none",
+    }
+    args = _add_args(dovecot, mail_user, **smtp)
+    message = _fails(monkeypatch, *args, stdin=mail_user.password + "\n")
+    assert message == (
+        "Not added: Outgoing server (SMTP): The mail server refused the connection. Check the "
+        "server name, the port and the security setting."
+    )
     assert not MailAccount.objects.exists()
 
 

@@ -1,5 +1,6 @@
 """Adding and removing a mail account in the settings, as a browser does it: the add form
-is read from the page and posted back with the reader's values, against the real Dovecot.
+is read from the page and posted back with the reader's values, against the real Dovecot
+and, for the outgoing server, a real SMTP server (aiosmtpd, tests/smtp_server.py).
 Each failure must read as a plain sentence, save nothing and never echo the password."""
 
 import html
@@ -13,6 +14,11 @@ import pytest
 
 from accounts.models import MailAccount
 from tests.personas import account_for
+from tests.smtp_server import (  # noqa: F401  (fixtures)
+    make_smtp_server_fixture,
+    smtp_certificates_fixture,
+    smtp_nothing_listening_fixture,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +32,8 @@ REFUSED = (
 )
 HOST_NOT_FOUND = "The mail server's name could not be found. Check its spelling."
 TIMED_OUT = "The mail server did not answer in time. Try again later."
+OUTGOING = "Outgoing server (SMTP): "
+SMTP_PASSWORD = "smtp-Secret-42"
 
 
 class _FormReader(HTMLParser):
@@ -94,6 +102,17 @@ def _dovecot_values(dovecot, mail_user, **overrides: str) -> dict[str, str]:
         "port": str(dovecot.imap_port),
         "security": "none",
         "login": mail_user.name,
+    }
+    return {**values, **overrides}
+
+
+def _smtp_values(server, **overrides: str) -> dict[str, str]:
+    """The outgoing-server fields for a test SMTP server; with no smtp_login, the
+    incoming login and password are the ones sent to it."""
+    values = {
+        "smtp_host": server.host,
+        "smtp_port": str(server.port),
+        "smtp_security": server.security,
     }
     return {**values, **overrides}
 
@@ -211,27 +230,103 @@ def test_it_uses_the_address_as_login_when_left_blank(alice_client, alice, dovec
     assert MailAccount.objects.get(user=alice).incoming_login == email
 
 
-def test_it_stores_a_separate_smtp_login(alice_client, alice, dovecot, mail_user):
+def test_it_stores_a_separate_smtp_login(alice_client, alice, dovecot, mail_user, make_smtp_server):
+    smtp = make_smtp_server(login="alice-smtp", password=SMTP_PASSWORD)
     values = _dovecot_values(
         dovecot,
         mail_user,
-        smtp_host="smtp.example.org",
-        smtp_port="2525",
-        smtp_security="none",
-        smtp_login="alice-smtp",
-        smtp_password="smtp-Secret-42",
+        **_smtp_values(smtp, smtp_login="alice-smtp", smtp_password=SMTP_PASSWORD),
     )
     response = _add(alice_client, **values)
     assert response.status_code == 302
+    assert smtp.logins == [("alice-smtp", True)]  # checked before saving
     account = MailAccount.objects.get(user=alice)
     assert (account.smtp_host, account.smtp_port, account.smtp_security) == (
-        "smtp.example.org",
-        2525,
+        smtp.host,
+        smtp.port,
         "none",
     )
     assert not account.smtp_same_credentials
-    assert "smtp-Secret-42" not in account.smtp_password_encrypted
-    assert account.smtp_credentials() == ("alice-smtp", "smtp-Secret-42")
+    assert SMTP_PASSWORD not in account.smtp_password_encrypted
+    assert account.smtp_credentials() == ("alice-smtp", SMTP_PASSWORD)
+
+
+def test_it_logs_in_to_the_smtp_server_with_the_incoming_login(
+    alice_client, alice, dovecot, mail_user, make_smtp_server
+):
+    # "Same credentials as incoming": the SMTP server is asked with the Dovecot login.
+    smtp = make_smtp_server(login=mail_user.name, password=mail_user.password)
+    response = _add(alice_client, **_dovecot_values(dovecot, mail_user, **_smtp_values(smtp)))
+    assert response.status_code == 302
+    assert smtp.logins == [(mail_user.name, True)]
+    account = MailAccount.objects.get(user=alice)
+    assert (account.smtp_host, account.smtp_port) == (smtp.host, smtp.port)
+    assert account.smtp_same_credentials
+    assert account.smtp_credentials() == (mail_user.name, mail_user.password)
+
+
+def test_it_checks_an_smtp_server_that_wants_starttls(
+    alice_client, alice, dovecot, mail_user, make_smtp_server
+):
+    # The server speaks STARTTLS with a certificate from the test CA, which the fixture
+    # makes trusted (SSL_CERT_FILE): verified exactly as in production.
+    smtp = make_smtp_server(security="starttls", login=mail_user.name, password=mail_user.password)
+    response = _add(alice_client, **_dovecot_values(dovecot, mail_user, **_smtp_values(smtp)))
+    assert response.status_code == 302
+    assert smtp.logins == [(mail_user.name, True)]
+    assert MailAccount.objects.get(user=alice).smtp_security == "starttls"
+
+
+def test_it_refuses_a_wrong_smtp_password_and_names_the_outgoing_server(
+    alice_client, dovecot, mail_user, make_smtp_server, caplog
+):
+    caplog.set_level("DEBUG")
+    smtp = make_smtp_server(login="alice-smtp", password=SMTP_PASSWORD)
+    values = _dovecot_values(
+        dovecot,
+        mail_user,
+        **_smtp_values(smtp, smtp_login="alice-smtp", smtp_password=WRONG_PASSWORD),
+    )
+    response = _add(alice_client, **values)
+
+    assert response.status_code == 200
+    assert _alert(response) == OUTGOING + AUTH_FAILED
+    assert smtp.logins == [("alice-smtp", False)]
+    assert not MailAccount.objects.exists()
+    page = response.content.decode()
+    assert WRONG_PASSWORD not in page
+    assert mail_user.password not in page
+    assert WRONG_PASSWORD not in caplog.text
+    # The SMTP settings typed are kept, so only the passwords need typing again.
+    assert str(smtp.port) in _value_attributes(response)
+    assert "alice-smtp" in _value_attributes(response)
+
+
+def test_it_refuses_an_smtp_server_that_takes_another_password_than_the_incoming_one(
+    alice_client, dovecot, mail_user, make_smtp_server
+):
+    smtp = make_smtp_server(login=mail_user.name, password=SMTP_PASSWORD)
+    response = _add(alice_client, **_dovecot_values(dovecot, mail_user, **_smtp_values(smtp)))
+    assert response.status_code == 200
+    assert _alert(response) == OUTGOING + AUTH_FAILED
+    assert mail_user.password not in response.content.decode()
+    assert not MailAccount.objects.exists()
+
+
+def test_it_says_when_nothing_listens_on_the_smtp_port(
+    alice_client, dovecot, mail_user, smtp_nothing_listening
+):
+    values = _dovecot_values(
+        dovecot,
+        mail_user,
+        smtp_host=smtp_nothing_listening.host,
+        smtp_port=str(smtp_nothing_listening.port),
+        smtp_security="none",
+    )
+    response = _add(alice_client, **values)
+    assert response.status_code == 200
+    assert _alert(response) == OUTGOING + REFUSED
+    assert not MailAccount.objects.exists()
 
 
 def test_it_refuses_a_wrong_password_and_does_not_echo_it(alice_client, dovecot, mail_user):
@@ -255,18 +350,21 @@ def test_it_logs_no_password_when_the_login_fails(alice_client, dovecot, mail_us
     assert WRONG_PASSWORD not in caplog.text
 
 
-def test_it_does_not_echo_the_smtp_password_either(alice_client, dovecot, mail_user):
+def test_it_does_not_echo_the_smtp_password_either(
+    alice_client, dovecot, mail_user, make_smtp_server
+):
+    smtp = make_smtp_server(login="alice-smtp", password=SMTP_PASSWORD)
     values = _dovecot_values(
         dovecot,
         mail_user,
         password=WRONG_PASSWORD,
-        smtp_host="smtp.example.org",
-        smtp_login="alice-smtp",
-        smtp_password="smtp-Secret-42",
+        **_smtp_values(smtp, smtp_login="alice-smtp", smtp_password=SMTP_PASSWORD),
     )
     response = _add(alice_client, **values)
     assert response.status_code == 200
-    assert "smtp-Secret-42" not in response.content.decode()
+    assert _alert(response) == AUTH_FAILED  # the incoming server, named as before
+    assert SMTP_PASSWORD not in response.content.decode()
+    assert smtp.logins == []  # the incoming login failed first: SMTP was not asked
     assert not MailAccount.objects.exists()
 
 

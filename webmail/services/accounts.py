@@ -4,12 +4,16 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext
 
 from accounts.crypto import secret_rotate
 from accounts.models import MailAccount, User
-from webmail.protocols.errors import ServerSettings
+from webmail.protocols.errors import MailServerError, ServerSettings
 from webmail.protocols.imap import imap_login_check
 from webmail.protocols.pop3 import pop3_login_check
+from webmail.protocols.smtp import smtp_login_check
+
+from .errors import error_message
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +24,25 @@ SMTP_DEFAULT_PORTS = {
 }
 
 
+class OutgoingServerFailed(MailServerError):
+    """The incoming server let us in, the outgoing (SMTP) one did not. `cause` is the
+    MailServerError that says how; mail_account_error_message names the server."""
+
+    def __init__(self, cause: MailServerError):
+        super().__init__(f"outgoing server: {cause.code}")
+        self.cause = cause
+
+    @property
+    def code(self) -> str:
+        return f"smtp_{self.cause.code}"
+
+
 def mail_account_check(
     *, protocol: str, host: str, port: int, security: str, login: str, password: str
 ) -> None:
     """Connects and logs in once (time-out from MAIL_CONNECT_TIMEOUT). Raises the
-    MailServerError that says what went wrong; returns quietly when all is well."""
+    MailServerError that says what went wrong; returns quietly when all is well.
+    `protocol` is "imap", "pop3" or "smtp"."""
     server = ServerSettings(
         host=host,
         port=port,
@@ -33,8 +51,22 @@ def mail_account_check(
         password=password,
         timeout=settings.MAIL_CONNECT_TIMEOUT,
     )
-    check = imap_login_check if protocol == MailAccount.Protocol.IMAP else pop3_login_check
-    check(server)
+    checks = {
+        MailAccount.Protocol.IMAP: imap_login_check,
+        MailAccount.Protocol.POP3: pop3_login_check,
+        "smtp": smtp_login_check,
+    }
+    checks[protocol](server)
+
+
+def mail_account_error_message(exc: MailServerError) -> str:
+    """What went wrong when adding an account, in the reader's words; a failure of the
+    outgoing server says so, since the reader would otherwise look at the incoming one."""
+    if isinstance(exc, OutgoingServerFailed):
+        return gettext("Outgoing server (SMTP): %(problem)s") % {
+            "problem": error_message(exc.cause)
+        }
+    return error_message(exc)
 
 
 def mail_account_add(
@@ -55,14 +87,17 @@ def mail_account_add(
     smtp_password: str = "",
     check: bool = True,
 ) -> MailAccount:
-    """Saves a mail account, after a real login succeeded (unless check=False, for scripts
-    that set up accounts while the server is away). SMTP shares the incoming login unless
-    an SMTP login is given; an SMTP server without a port gets the usual one for its
-    security.
+    """Saves a mail account, after a real login succeeded at the incoming server and, when
+    one is given, at the outgoing (SMTP) server too, as Thunderbird checks them (unless
+    check=False, for scripts that set up accounts while the server is away). SMTP shares
+    the incoming login and password unless an SMTP login is given; an SMTP server without
+    a port gets the usual one for its security. Without an SMTP server there is nothing
+    to check: sending says it is not set up.
 
     Raises ValidationError for values that cannot be stored (checked before connecting,
-    so nothing is sent to a server for an account that would not be saved), and the
-    MailServerError of the login check."""
+    so nothing is sent to a server for an account that would not be saved), the
+    MailServerError of the incoming check, and OutgoingServerFailed for the SMTP check.
+    Nothing is saved unless every check passed."""
     if smtp_host and not smtp_port:
         smtp_port = SMTP_DEFAULT_PORTS[smtp_security]
     account = MailAccount(
@@ -93,6 +128,20 @@ def mail_account_add(
                 login=login,
                 password=password,
             )
+            if smtp_host:
+                # The very login sending will use: the incoming one unless SMTP has its own.
+                smtp_login_name, smtp_secret = account.smtp_credentials()
+                try:
+                    mail_account_check(
+                        protocol="smtp",
+                        host=smtp_host,
+                        port=smtp_port,
+                        security=smtp_security,
+                        login=smtp_login_name,
+                        password=smtp_secret,
+                    )
+                except MailServerError as exc:
+                    raise OutgoingServerFailed(exc) from exc
         except Exception as exc:
             log.info("account check for user %s failed: %s", user.pk, getattr(exc, "code", exc))
             raise

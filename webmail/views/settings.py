@@ -9,8 +9,11 @@ from accounts.forms import MailAccountAddForm, PreferencesForm
 from accounts.providers import PROVIDERS
 from webmail.protocols.errors import MailServerError
 from webmail.selectors import quota_usage_cached
-from webmail.services.accounts import mail_account_add, mail_account_delete
-from webmail.services.errors import error_message
+from webmail.services.accounts import (
+    mail_account_add,
+    mail_account_delete,
+    mail_account_error_message,
+)
 
 from .common import account_for_user
 
@@ -48,7 +51,7 @@ def account_add(request):
                 smtp_password=data["smtp_password"],
             )
         except MailServerError as exc:
-            form.add_error(None, error_message(exc))
+            form.add_error(None, mail_account_error_message(exc))
         else:
             messages.success(request, _("The account %(email)s was added.") % {"email": account.email})
             return redirect("folder", account_id=account.pk)

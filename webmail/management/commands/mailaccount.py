@@ -9,8 +9,11 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import MailAccount
 from webmail.protocols.errors import MailServerError
-from webmail.services.accounts import mail_account_add, mail_credentials_rotate
-from webmail.services.errors import error_message
+from webmail.services.accounts import (
+    mail_account_add,
+    mail_account_error_message,
+    mail_credentials_rotate,
+)
 
 SECURITY = [choice for choice, _label in MailAccount.Security.choices]
 
@@ -32,7 +35,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         actions = parser.add_subparsers(dest="action", required=True)
 
-        add = actions.add_parser("add", help="add a mail account after checking its login")
+        add = actions.add_parser(
+            "add", help="add a mail account after logging in to its incoming and SMTP servers"
+        )
         add.add_argument("--user", required=True, help="the Postfach user's name")
         add.add_argument("--email", required=True)
         add.add_argument("--name", default="", help="display name for sent mail")
@@ -57,7 +62,11 @@ class Command(BaseCommand):
             help="SMTP login, if not the incoming one; its password is read from the second "
             "line of standard input",
         )
-        add.add_argument("--no-check", action="store_true", help="save without logging in first")
+        add.add_argument(
+            "--no-check",
+            action="store_true",
+            help="save without logging in first (neither incoming nor SMTP)",
+        )
 
         actions.add_parser("list", help="list every mail account")
         actions.add_parser(
@@ -105,7 +114,7 @@ class Command(BaseCommand):
                 check=not options["no_check"],
             )
         except MailServerError as exc:
-            raise CommandError(f"Not added: {error_message(exc)}") from None
+            raise CommandError(f"Not added: {mail_account_error_message(exc)}") from None
         except ValidationError as exc:
             problems = "; ".join(
                 f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()
