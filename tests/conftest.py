@@ -86,3 +86,14 @@ def _plain_static_files(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """A request leaves its language active in the thread (LocaleMiddleware activates, nothing
+    deactivates), so a German page would turn the next test's dates German."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
