@@ -208,6 +208,9 @@ FILE_UPLOAD_HANDLERS = [
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0
 FILE_UPLOAD_TEMP_DIR = DATA_DIR / "uploads"
 FILE_UPLOAD_TEMP_DIR.mkdir(exist_ok=True)
+# The form fields besides files: the compose form's text and HTML can be long, as a reply
+# quotes the whole original (Django's default of 2.5 MB would refuse the request).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # Remote images in mail are fetched through our proxy, only after the reader's consent.
 IMAGE_PROXY_MAX_BYTES = envint("IMAGE_PROXY_MAX_BYTES", 5 * 1024 * 1024)

@@ -45,8 +45,11 @@
       radios.forEach(function (radio) { radio.checked = radio.value === next; });
     }
 
+    // The server takes the HTML in HTML mode and the text otherwise; the other field
+    // goes empty, so a long quote is not sent twice.
     function sync() {
       html.value = mode === "html" ? area.innerHTML : "";
+      if (mode === "html") body.value = "";
     }
 
     switcher.hidden = false;

@@ -246,5 +246,11 @@ def _form(request, account, form, area, *, problems=(), html=None, start_mode=No
             "html": html or "",
             "start_mode": start_mode or "text",
             "limit": settings.MAIL_MAX_ATTACHMENT_BYTES,
+            "back_url": folder_list_url(account.pk, _back(form)),
         },
     )
+
+
+def _back(form: ComposeForm) -> str:
+    folder = (form.data if form.is_bound else form.initial).get("back") or "INBOX"
+    return folder if not any(char in folder for char in "\r\n\0") else "INBOX"
