@@ -161,10 +161,37 @@
     input.addEventListener("blur", function () { window.setTimeout(close, 100); });
   }
 
+  // -- the signature follows the identity chosen as From ----------------------------------
+
+  function signatures(form) {
+    var data = document.getElementById("identity-signatures");
+    var select = form.elements.identity;
+    var body = form.elements.body;
+    if (!data || !select || !body) return;
+    var known = JSON.parse(data.textContent);
+    var current = select.value;
+    select.addEventListener("change", function () {
+      var old = known[current] || "";
+      var next = known[select.value] || "";
+      current = select.value;
+      if (old && body.value.indexOf(old) >= 0) {
+        // The old block, with the line break that follows it when there is no new one.
+        body.value = next ? body.value.replace(old, next)
+          : body.value.replace(new RegExp(old.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + "\n*"), "");
+      } else if (next && (body.value === "" || body.value.indexOf("\n\n") === 0)) {
+        // No signature yet and nothing written at the top: room to write, the signature,
+        // then whatever was there (a quote).
+        var rest = body.value.replace(/^\n+/, "");
+        body.value = "\n\n" + next + "\n" + (rest ? "\n" + rest : "");
+      }
+    });
+  }
+
   function setUp() {
     var form = document.getElementById("compose-form");
     if (!form) return;
     autosave(form);
+    signatures(form);
     form.querySelectorAll("input[data-suggest]").forEach(function (input) {
       suggest(input, form.dataset.suggestUrl);
     });

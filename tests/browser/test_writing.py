@@ -26,6 +26,7 @@ from tests.smtp_server import (  # noqa: F401  (fixtures)
 )
 from webmail.protocols.store import Address
 from webmail.services.contacts import contacts_collect
+from webmail.services.identities import identity_save
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -68,6 +69,11 @@ def test_a_writer_sends_a_message_with_an_attachment_and_finds_it_in_sent(
     page, live_server, erika, mail_user, smtp_server, tmp_path
 ):
     contacts_collect(erika, [Address("Bernd Schmidt", "bernd@example.net")], source="sent")
+    # A fixed name and address, so the screenshot in docs/ is the same on every run.
+    identity_save(
+        erika.mail_accounts.get(), name="Erika Mustermann", email="erika@example.org",
+        is_default=True,
+    )  # fmt: skip
     report = tmp_path / "Übersicht März.txt"
     report.write_text("Zahlen für März\n", encoding="utf-8")
     _sign_in(page, live_server, "erika", "erika-password-1")
@@ -187,6 +193,26 @@ def test_the_draft_is_saved_while_the_writer_types(page, live_server, erika, mai
         client.select_folder("Drafts", readonly=True)
         [data] = client.fetch(client.search("ALL"), ["BODY.PEEK[TEXT]"]).values()
     assert b"Zweiter Gedanke" in data[b"BODY[TEXT]"]
+
+
+def test_the_signature_follows_the_identity_chosen(page, live_server, erika):
+    account = erika.mail_accounts.get()
+    identity_save(
+        account, name="Erika", email=account.email, signature="Erika privat", is_default=True
+    )
+    identity_save(
+        account,
+        name="Erika Muster",
+        email="erika@firma.example",
+        signature="Erika Muster\nFirma GmbH",
+    )
+    _sign_in(page, live_server, "erika", "erika-password-1")
+    page.get_by_role("link", name="Compose").click()
+    _ready(page)
+    body = page.get_by_role("textbox", name="Message", exact=True)
+    expect(body).to_have_value("\n\n-- \nErika privat\n")
+    page.get_by_label("From").select_option(label="Erika Muster <erika@firma.example>")
+    expect(body).to_have_value("\n\n-- \nErika Muster\nFirma GmbH\n")
 
 
 def test_c_opens_the_compose_form(page, live_server, erika):

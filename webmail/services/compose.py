@@ -532,6 +532,12 @@ def compose_start(
     return ComposeStart(draft=draft, identity_id=default.pk, replaces=replaces)
 
 
+def signatures_of(account: MailAccount) -> dict[str, str]:
+    """Identity id -> its signature block as the plain-text body holds it ("-- " line
+    and all), for the form to swap when the writer picks another identity."""
+    return {str(i.pk): signature_text(i.signature) for i in identities_for(account)}
+
+
 def sender_of(identity: Identity) -> Sender:
     reply_to = [Address("", identity.reply_to)] if identity.reply_to else []
     return Sender(addr=identity.email, name=identity.name, reply_to=reply_to)

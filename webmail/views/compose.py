@@ -44,6 +44,7 @@ from webmail.services.compose import (
     draft_save,
     html_clean,
     message_send,
+    signatures_of,
 )
 from webmail.services.identities import identities_for
 from webmail.uploads import uploads_refused
@@ -247,6 +248,7 @@ def _form(request, account, form, area, *, problems=(), html=None, start_mode=No
             "start_mode": start_mode or "text",
             "limit": settings.MAIL_MAX_ATTACHMENT_BYTES,
             "back_url": folder_list_url(account.pk, _back(form)),
+            "signatures": signatures_of(account),
         },
     )
 
