@@ -14,6 +14,7 @@ import socket
 import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,9 +22,10 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 from imapclient.imap_utf7 import decode as decode_utf7
 from imapclient.imap_utf7 import encode as encode_utf7
-from imapclient.response_parser import parse_response
+from imapclient.response_parser import parse_fetch_response, parse_response
 
 from webmail.mime.headers import address_list, header_date, header_text
+from webmail.mime.text import text_excerpt
 
 from .errors import (
     ActionRefused,
@@ -41,7 +43,19 @@ from .errors import (
     TlsFailed,
 )
 from .hostnames import host_name_check
-from .store import FolderInfo, FolderPage, FolderStatus, MessageSummary, Quota, RawMessage
+from .store import (
+    FlagChanges,
+    FolderInfo,
+    FolderPage,
+    FolderSnapshot,
+    FolderState,
+    FolderStatus,
+    IndexEntry,
+    MessageSummary,
+    Quota,
+    RawMessage,
+    SyncFeatures,
+)
 
 __all__ = ["ImapStore", "imap_login_check", "imap_store"]
 
@@ -51,6 +65,16 @@ MAX_FOLDER_NAME = 1000  # characters; real names are far shorter
 STORE_CHUNK = 500  # UIDs per UID STORE, so a "mark all read" never builds a huge line
 HEADER_FIELDS = "BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE)]"
 SUMMARY_ITEMS = ["UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", "BODYSTRUCTURE", HEADER_FIELDS]
+# What the index keeps of a message (webmail.services.sync); the text comes separately.
+INDEX_HEADER_FIELDS = (
+    "BODY.PEEK[HEADER.FIELDS (FROM TO CC SUBJECT DATE MESSAGE-ID IN-REPLY-TO REFERENCES)]"
+)
+INDEX_ITEMS = [*SUMMARY_ITEMS[:-1], INDEX_HEADER_FIELDS]
+MAX_INDEX_BATCH = 1000  # UIDs per messages_index call
+HTML_TEXT_FACTOR = 4  # an HTML part's first bytes are mostly markup: fetch this many times more
+FLAGS_CHUNK = 5000  # UIDs per FLAGS-only FETCH
+SEARCH_WINDOW = 100_000  # UIDs per plain UID SEARCH: its answer stays under 1 MB
+MAX_FOLDER_UIDS = 2_000_000  # a server claiming more in one folder is not believed
 SPECIAL_USES = frozenset(
     {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"}
 )
@@ -202,6 +226,9 @@ class ImapStore:
         self._client = client
         self._settings = settings
         self._broken = False
+        self._sync_features: SyncFeatures | None = None  # set by sync_begin()
+        # (folder, UIDVALIDITY, UIDNEXT) while the sync's EXAMINE of a folder is current
+        self._examined: tuple[str, int, int] | None = None
         # Aware datetimes as the server sent them; imapclient's default converts them to
         # naive local time, which depends on the machine's time zone.
         client.normalise_times = False
@@ -629,9 +656,228 @@ class ImapStore:
         except IMAPClientError as exc:
             raise _refusal(str(exc)) from None
 
+    # -- keeping the index in step (RFC 7162; used by webmail.services.sync) --
+
+    def sync_begin(self) -> SyncFeatures:
+        """ENABLE QRESYNC where offered (it implies CONDSTORE). Only valid before a folder
+        is selected (ENABLE belongs to the authenticated state, RFC 5161)."""
+        if self._client._imap.state != "AUTH":
+            raise ValueError("sync_begin() must come before any folder is selected")
+        with self._talking():
+            qresync = self._has("QRESYNC") and self._has("ENABLE")
+            if qresync:
+                enabled = self._client.enable("QRESYNC")
+                qresync = any(_text(name).upper() == "QRESYNC" for name in enabled)
+            condstore = qresync or self._has("CONDSTORE")
+        self._sync_features = SyncFeatures(condstore=condstore, qresync=qresync)
+        return self._sync_features
+
+    def folders_state(self) -> list[FolderState]:
+        """Every folder with UIDVALIDITY, UIDNEXT, MESSAGES, UNSEEN and (CONDSTORE)
+        HIGHESTMODSEQ: one LIST-STATUS round trip where offered (RFC 5819), else LIST and
+        a STATUS per selectable folder. A folder whose STATUS fails has uidvalidity 0."""
+        items = ["MESSAGES", "UNSEEN", "UIDNEXT", "UIDVALIDITY"]
+        with self._talking():
+            if self._has("CONDSTORE"):
+                items.append("HIGHESTMODSEQ")
+            if self._has("LIST-STATUS"):
+                entries, status = self._extended_list(
+                    f"RETURN (SPECIAL-USE STATUS ({' '.join(items)}))"
+                )
+            else:
+                if self._has("SPECIAL-USE") and self._has("LIST-EXTENDED"):
+                    entries, _ = self._extended_list("RETURN (SPECIAL-USE)")
+                else:
+                    entries = [
+                        (_flag_names(flags), _text(delim), _folder_name(name))
+                        for flags, delim, name in self._client.list_folders()[:MAX_FOLDERS]
+                    ]
+                status = {}
+                for flags, _delim, name in entries:
+                    if not _is_selectable(flags):
+                        continue
+                    try:
+                        raw = self._client.folder_status(name, items)
+                    except IMAPClientAbortError:
+                        raise
+                    except IMAPClientError:
+                        continue  # gone meanwhile, or not ours to read: left out this time
+                    status[name] = {_text(k).upper(): _int(v) for k, v in raw.items()}
+        return [_folder_state(flags, delim, name, status.get(name)) for flags, delim, name in entries]
+
+    def folder_examine(self, folder: str) -> FolderSnapshot:
+        """EXAMINE (read-only): the counters the sync of this folder advances to."""
+        with self._talking():
+            selected = self._select(folder, readonly=True)
+            snapshot = FolderSnapshot(
+                name=folder,
+                uidvalidity=_uidvalidity(selected),
+                uidnext=_int(selected.get(b"UIDNEXT")),
+                highestmodseq=_int(selected.get(b"HIGHESTMODSEQ")),  # absent: NOMODSEQ
+                exists=_int(selected.get(b"EXISTS")),
+            )
+        self._examined = (folder, snapshot.uidvalidity, snapshot.uidnext)
+        return snapshot
+
+    def message_uids_from(self, folder: str, *, uidvalidity: int, first: int = 1) -> list[int]:
+        """The UIDs from `first` up, ascending: one UID SEARCH RETURN (ALL) where ESEARCH
+        is offered (RFC 4731: ranges, so short whatever the folder's size), else plain UID
+        SEARCH in windows of UIDs, each answer well under imaplib's 1 MB line limit."""
+        _check_uid(first)
+        with self._talking():
+            uidnext = self._examined_checked(folder, uidvalidity)
+            if self._has("ESEARCH"):
+                imap = self._client._imap
+                typ, _ = imap.xatom("UID", "SEARCH", "RETURN", "(ALL)", "UID", f"{first}:*")
+                _, data = imap.response("ESEARCH")
+                if typ != "OK":
+                    raise ServerUnavailable("SEARCH failed")
+                found = _esearch_all(data)
+            else:
+                found = []
+                low = first
+                while low + SEARCH_WINDOW <= uidnext:
+                    found += self._client.search(["UID", f"{low}:{low + SEARCH_WINDOW - 1}"])
+                    low += SEARCH_WINDOW
+                found += self._client.search(["UID", f"{low}:*"])
+        # "n:*" always matches the last message, even below n (RFC 3501 6.4.8)
+        return sorted({uid for uid in found if uid >= first})
+
+    def messages_index(
+        self, folder: str, uids: list[int], *, uidvalidity: int, text_bytes: int
+    ) -> list[IndexEntry]:
+        """Index entries, newest first, for those of `uids` the folder still holds: one UID
+        FETCH of flags, size, dates, structure and the header fields the index keeps, then
+        the first `text_bytes` of each message's text part (found in its BODYSTRUCTURE; a
+        few more of HTML, which is mostly markup), one FETCH per part number. Only
+        BODY.PEEK: nothing becomes \\Seen."""
+        _check_uids(uids)
+        if len(uids) > MAX_INDEX_BATCH:
+            raise ValueError(f"at most {MAX_INDEX_BATCH} UIDs per call")
+        if not uids:
+            return []
+        with self._talking():
+            self._examined_checked(folder, uidvalidity)
+            found = self._uid_fetch(uids, INDEX_ITEMS)
+            texts = self._texts(found, text_bytes) if text_bytes > 0 else {}
+        entries = []
+        for uid in sorted(found, reverse=True):
+            try:
+                entries.append(_index_entry(found[uid], texts.get(uid, "")))
+            except (TypeError, ValueError, KeyError):
+                continue  # a malformed response for one message must not stop the others
+        return entries
+
+    def _texts(self, found: dict[int, dict[bytes, Any]], text_bytes: int) -> dict[int, str]:
+        parts: dict[int, _TextPart] = {}
+        groups: dict[tuple[str, int], list[int]] = {}
+        for uid, data in found.items():
+            part = _text_part(data.get(b"BODYSTRUCTURE"))
+            if part is None:
+                continue
+            parts[uid] = part
+            wanted = text_bytes * HTML_TEXT_FACTOR if part.html else text_bytes
+            groups.setdefault((part.number, wanted), []).append(uid)
+        texts = {}
+        for (number, wanted), group in groups.items():
+            fetched = self._uid_fetch(group, [f"BODY.PEEK[{number}]<0.{wanted}>"])
+            for uid, data in fetched.items():
+                key = next((k for k in data if k.startswith(b"BODY[")), None)
+                if key is None or uid not in parts:
+                    continue
+                part = parts[uid]
+                texts[uid] = text_excerpt(
+                    bytes(data[key] or b""),
+                    transfer_encoding=part.encoding,
+                    charset=part.charset,
+                    html_text=part.html,
+                    limit=text_bytes,
+                )
+        return texts
+
+    def message_changes(
+        self, folder: str, *, uidvalidity: int, since: int, first: int, last: int | None
+    ) -> FlagChanges:
+        """UID FETCH first:last (FLAGS) (CHANGEDSINCE since [VANISHED]): the flags of the
+        messages changed after mod-sequence `since`, and under QRESYNC the UIDs expunged
+        since then (VANISHED (EARLIER), plus any VANISHED the server sent unasked, which
+        are expunges in this folder too)."""
+        _check_uid(first)
+        if last is not None:
+            _check_uid(last)
+        if not isinstance(since, int) or since < 0:
+            raise ValueError(f"not a mod-sequence: {since!r}")
+        features = self._sync_features
+        if features is None or not features.condstore:
+            raise NotSupported("the server does not offer CONDSTORE")
+        span = f"{first}:{last if last is not None else '*'}"
+        modifiers = f"(CHANGEDSINCE {since} VANISHED)" if features.qresync else (
+            f"(CHANGEDSINCE {since})"
+        )
+        with self._talking():
+            self._examined_checked(folder, uidvalidity)
+            imap = self._client._imap
+            typ, _ = imap.xatom("UID", "FETCH", span, "(UID FLAGS)", modifiers)
+            _, fetched = imap.response("FETCH")
+            _, vanished = imap.response("VANISHED")
+            if typ != "OK":
+                raise ServerUnavailable("FETCH failed")
+            flags = {}
+            for data in parse_fetch_response(fetched, False, False).values():
+                uid = data.get(b"UID")
+                if isinstance(uid, int) and first <= uid <= (last or uid) and b"FLAGS" in data:
+                    flags[uid] = _message_flags(data[b"FLAGS"])
+            gone = _vanished_uids(vanished)
+        return FlagChanges(flags=flags, vanished=gone)
+
+    def message_flags(
+        self, folder: str, uids: list[int], *, uidvalidity: int
+    ) -> dict[int, frozenset[str]]:
+        """The flags of those `uids` the folder still holds (UID FETCH FLAGS in chunks)."""
+        _check_uids(uids)
+        flags: dict[int, frozenset[str]] = {}
+        with self._talking():
+            self._examined_checked(folder, uidvalidity)
+            ordered = sorted(set(uids))
+            for start in range(0, len(ordered), FLAGS_CHUNK):
+                chunk = ordered[start : start + FLAGS_CHUNK]
+                for uid, data in self._uid_fetch(chunk, ["UID", "FLAGS"]).items():
+                    flags[uid] = _message_flags(data.get(b"FLAGS", ()))
+        return flags
+
+    def _uid_fetch(self, uids: list[int], items: list[str]) -> dict[int, dict[bytes, Any]]:
+        """UID FETCH with the UIDs as a compact sequence set (imapclient's fetch() spells
+        out every UID and files unasked FETCH responses by sequence number under UIDs).
+        Only answers that carry one of `uids` are kept."""
+        imap = self._client._imap
+        typ, _ = imap.xatom("UID", "FETCH", _sequence_set(uids), f"({' '.join(items)})")
+        _, fetched = imap.response("FETCH")
+        if typ != "OK":
+            raise ServerUnavailable("FETCH failed")
+        wanted = set(uids)
+        found: dict[int, dict[bytes, Any]] = {}
+        for data in parse_fetch_response(fetched, False, False).values():
+            uid = data.get(b"UID")
+            if uid in wanted:
+                found.setdefault(uid, {}).update(data)
+        return found
+
+    def _examined_checked(self, folder: str, uidvalidity: int) -> int:
+        """EXAMINEs the folder unless this sync already did (and nothing selected another
+        since), checking UIDVALIDITY; returns the UIDNEXT that EXAMINE reported."""
+        if self._examined is not None and self._examined[:2] == (folder, uidvalidity):
+            return self._examined[2]
+        selected = self._select(folder, readonly=True)
+        if _uidvalidity(selected) != uidvalidity:
+            raise FolderChanged("the folder's UIDVALIDITY changed")
+        uidnext = _int(selected.get(b"UIDNEXT"))
+        self._examined = (folder, uidvalidity, uidnext)
+        return uidnext
+
     # -- selecting --
 
     def _select(self, folder: str, *, readonly: bool) -> dict[bytes, Any]:
+        self._examined = None
         if not folder or len(folder) > MAX_FOLDER_NAME or _FORBIDDEN_IN_NAMES.search(folder):
             raise FolderNotFound("invalid folder name")
         try:
@@ -883,3 +1129,164 @@ def _lower(value: Any) -> bytes:
     if isinstance(value, str):
         value = value.encode("ascii", "replace")
     return value.lower() if isinstance(value, bytes) else b""
+
+
+# -- sync helpers ------------------------------------------------------------------------
+
+
+def _folder_state(
+    flags: frozenset[str], delimiter: str | None, name: str, status: dict[str, int] | None
+) -> FolderState:
+    info = _folder_info(flags, delimiter, name, status)
+    status = status or {}
+    return FolderState(
+        name=info.name,
+        delimiter=info.delimiter,
+        special_use=info.special_use,
+        selectable=info.selectable,
+        uidvalidity=status.get("UIDVALIDITY", 0) if info.selectable else 0,
+        uidnext=status.get("UIDNEXT", 0),
+        highestmodseq=status.get("HIGHESTMODSEQ", 0),
+        messages=info.messages,
+        unseen=info.unseen,
+    )
+
+
+def _sequence_set(uids: Sequence[int]) -> str:
+    """Ascending UIDs as an IMAP sequence set, runs written as ranges: "1:5,8,10:12"."""
+    ordered = sorted(set(uids))
+    runs: list[str] = []
+    start = previous = ordered[0]
+    for uid in ordered[1:] + [None]:
+        if uid is not None and uid == previous + 1:
+            previous = uid
+            continue
+        runs.append(str(start) if start == previous else f"{start}:{previous}")
+        if uid is not None:
+            start = previous = uid
+    return ",".join(runs)
+
+
+_UID_SET = re.compile(rb"^[0-9]+(?::[0-9]+)?(?:,[0-9]+(?::[0-9]+)?)*$")
+_ESEARCH_ALL = re.compile(rb"\bALL ([0-9:,]+)", re.IGNORECASE)
+
+
+def _uid_set(text: bytes) -> list[int]:
+    """A sequence set of numbers ("1:3,7") as a list, bounded by MAX_FOLDER_UIDS."""
+    text = text.strip()
+    if not text:
+        return []
+    if not _UID_SET.match(text):
+        raise ServerUnavailable("malformed UID set")
+    uids: list[int] = []
+    for item in text.split(b","):
+        low, _, high = item.partition(b":")
+        a, b = int(low), int(high or low)
+        a, b = min(a, b), max(a, b)
+        if len(uids) + (b - a + 1) > MAX_FOLDER_UIDS:
+            raise ServerUnavailable("more UIDs than a folder may hold here")
+        uids.extend(range(a, b + 1))
+    return uids
+
+
+def _esearch_all(data: list[Any] | None) -> list[int]:
+    """The UIDs of `* ESEARCH (TAG "x") UID ALL 1:5,8`; no ALL means none matched."""
+    uids: list[int] = []
+    for line in data or []:
+        if isinstance(line, tuple):  # imaplib's (line, literal) pair; ESEARCH has none
+            line = line[0]
+        if not isinstance(line, bytes):
+            continue
+        match = _ESEARCH_ALL.search(line)
+        if match:
+            uids.extend(_uid_set(match.group(1)))
+    return uids
+
+
+def _vanished_uids(data: list[Any] | None) -> list[int]:
+    """UIDs of `* VANISHED (EARLIER) 1:3,7` and of `* VANISHED 9` (RFC 7162 3.2.10)."""
+    uids: list[int] = []
+    for line in data or []:
+        if not isinstance(line, bytes):
+            continue
+        text = line.strip()
+        if text[:1] == b"(":
+            text = text.partition(b")")[2]
+        uids.extend(_uid_set(text))
+    return uids
+
+
+@dataclass(frozen=True)
+class _TextPart:
+    number: str  # IMAP part number: "1" for a message that is not multipart
+    encoding: str  # Content-Transfer-Encoding, lower case
+    charset: str | None
+    html: bool
+
+
+def _text_part(body: Any) -> _TextPart | None:
+    """The part a reader sees as the message text, from BODYSTRUCTURE: text/plain where a
+    multipart/alternative offers it, else text/html; never an attachment."""
+    try:
+        return _find_text(body, "", 0)
+    except (TypeError, IndexError, AttributeError, ValueError):
+        return None
+
+
+def _find_text(part: Any, number: str, depth: int) -> _TextPart | None:
+    if part is None or depth > 20:
+        return None
+    if isinstance(part[0], list):  # multipart: (parts, subtype, ...)
+        children = [
+            (f"{number}.{index}" if number else str(index), child)
+            for index, child in enumerate(part[0], 1)
+        ]
+        if _lower(part[1]) == b"alternative":
+            found = [_find_text(child, n, depth + 1) for n, child in children]
+            found = [f for f in found if f is not None]
+            return next((f for f in found if not f.html), found[-1] if found else None)
+        for n, child in children:
+            hit = _find_text(child, n, depth + 1)
+            if hit is not None:
+                return hit
+        return None
+    maintype, subtype = _lower(part[0]), _lower(part[1])
+    if maintype != b"text" or subtype not in (b"plain", b"html"):
+        return None
+    if _disposition(part, maintype, subtype) == b"attachment":
+        return None
+    params = part[2] if isinstance(part[2], tuple) else ()
+    charset = next(
+        (_text(params[i + 1]) for i in range(0, len(params) - 1, 2)
+         if _lower(params[i]) == b"charset"),
+        None,
+    )
+    return _TextPart(
+        number=number or "1",
+        encoding=_text(part[5]).lower(),
+        charset=charset,
+        html=subtype == b"html",
+    )
+
+
+_MESSAGE_ID = re.compile(rb"<([^<>\s]{1,250})>")
+MAX_REFERENCES = 50  # the last ones: threading needs the nearest ancestors
+
+
+def _message_ids(value: bytes | None) -> list[str]:
+    return [m.decode("utf-8", "replace") for m in _MESSAGE_ID.findall(value or b"")]
+
+
+def _index_entry(data: dict[bytes, Any], text: str) -> IndexEntry:
+    header_key = next((k for k in data if k.startswith(b"BODY[HEADER.FIELDS")), None)
+    fields = _header_fields(data.get(header_key) or b"") if header_key else {}
+    message_id = _message_ids(fields.get("message-id"))
+    in_reply_to = _message_ids(fields.get("in-reply-to"))
+    return IndexEntry(
+        summary=_summary(data),
+        message_id=message_id[0] if message_id else "",
+        in_reply_to=in_reply_to[0] if in_reply_to else "",
+        references=tuple(_message_ids(fields.get("references"))[-MAX_REFERENCES:]),
+        cc=tuple(address_list(fields.get("cc"))),
+        text=text,
+    )

@@ -87,6 +87,94 @@ class FolderStatus:
     messages: int
 
 
+# -- what the background sync reads (webmail.services.sync) ---------------------------------
+
+
+@dataclass(frozen=True)
+class SyncFeatures:
+    """What the server offers for keeping a copy in step (RFC 7162)."""
+
+    condstore: bool  # MODSEQ, HIGHESTMODSEQ and CHANGEDSINCE: only changed flags travel
+    qresync: bool  # also VANISHED: only the UIDs expunged since a mod-sequence travel
+
+
+@dataclass(frozen=True)
+class FolderState:
+    """A folder with the counters that tell whether anything changed since the last look."""
+
+    name: str
+    delimiter: str | None
+    special_use: str | None
+    selectable: bool
+    uidvalidity: int  # 0 for a folder that cannot be selected
+    uidnext: int
+    highestmodseq: int  # 0 without CONDSTORE
+    messages: int
+    unseen: int
+
+
+@dataclass(frozen=True)
+class FolderSnapshot:
+    """What EXAMINE said; sync state advances to these values, not to later ones."""
+
+    name: str
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int  # 0 without CONDSTORE
+    exists: int
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """Everything the index keeps of one message."""
+
+    summary: MessageSummary
+    message_id: str  # without angle brackets; "" when missing
+    in_reply_to: str
+    references: tuple[str, ...]
+    cc: tuple[Address, ...]
+    text: str  # readable text from the start of the body (bounded), "" if none
+
+
+@dataclass(frozen=True)
+class FlagChanges:
+    flags: dict[int, frozenset[str]]  # UID -> its flags now
+    vanished: list[int]  # UIDs expunged (QRESYNC only; may name UIDs never seen)
+
+
+class SyncSource(Protocol):
+    """The reads that keep the local index in step with a store (IMAP implements them).
+    Every method that takes `uidvalidity` raises FolderChanged when it differs."""
+
+    def sync_begin(self) -> SyncFeatures:
+        """Turns on what the server offers (ENABLE QRESYNC); call before anything else."""
+
+    def folders_state(self) -> list[FolderState]:
+        """Every folder with its counters, in one round trip where the server can."""
+
+    def folder_examine(self, folder: str) -> FolderSnapshot: ...
+
+    def message_uids_from(self, folder: str, *, uidvalidity: int, first: int = 1) -> list[int]:
+        """The UIDs from `first` up, ascending."""
+
+    def messages_index(
+        self, folder: str, uids: list[int], *, uidvalidity: int, text_bytes: int
+    ) -> list[IndexEntry]:
+        """Index entries of those UIDs that still exist, with at most about `text_bytes`
+        of body text each."""
+
+    def message_changes(
+        self, folder: str, *, uidvalidity: int, since: int, first: int, last: int | None
+    ) -> FlagChanges:
+        """Flags changed after mod-sequence `since` among UIDs first..last (None: no upper
+        end), and with QRESYNC the UIDs expunged since then."""
+
+    def message_flags(
+        self, folder: str, uids: list[int], *, uidvalidity: int
+    ) -> dict[int, frozenset[str]]:
+        """The flags of those UIDs that still exist."""
+
+
 @dataclass(frozen=True)
 class RawMessage:
     uid: int
