@@ -41,14 +41,52 @@ class UserAdmin(BaseUserAdmin):
     inlines = [MailAccountInline]
 
 
+class SyncFailingFilter(admin.SimpleListFilter):
+    title = _("sync")
+    parameter_name = "sync"
+
+    def lookups(self, request, model_admin):
+        return [("failing", _("failing")), ("ok", _("working"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failing":
+            return queryset.filter(sync_failures__gt=0)
+        if self.value() == "ok":
+            return queryset.filter(sync_failures=0)
+        return queryset
+
+
 @admin.register(MailAccount)
 class MailAccountAdmin(admin.ModelAdmin):
-    list_display = ["email", "user", "protocol", "incoming_host", "created_at"]
-    list_filter = ["protocol", "incoming_security"]
+    list_display = [
+        "email", "user", "protocol", "incoming_host", "created_at", "last_synced_at",
+        "sync_problem",
+    ]  # fmt: skip
+    list_filter = ["protocol", "incoming_security", SyncFailingFilter]
     search_fields = ["email", "user__username", "incoming_host"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = [
+        "created_at", "updated_at", "sync_started_at", "last_synced_at", "sync_error",
+        "sync_error_at", "sync_failures",
+    ]  # fmt: skip
     exclude = ["incoming_password_encrypted", "smtp_password_encrypted"]
     inlines = [IdentityInline]
+    actions = ["sync_now"]
+
+    @admin.display(description=_("sync error"))
+    def sync_problem(self, account):
+        if not account.sync_failures:
+            return ""
+        return _("%(error)s (%(count)d in a row)") % {
+            "error": account.sync_error,
+            "count": account.sync_failures,
+        }
+
+    @admin.action(description=_("Sync the selected accounts now"))
+    def sync_now(self, request, queryset):
+        from webmail.services.sync import account_sync_queue
+
+        account_sync_queue(queryset)
+        self.message_user(request, _("A sync of the selected IMAP accounts was queued."))
 
 
 @admin.register(Contact)

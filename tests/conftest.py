@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.dovecot import Dovecot, MailUser, SeededMailbox, new_mail_user, seed_reader
+from webmail.celery import app as celery_app
 
 FIXTURE_MAIL = Path(__file__).parent / "fixtures" / "mail"
 
@@ -46,6 +47,12 @@ def _loopback_only(event: str, args: tuple) -> None:
 
 
 sys.addaudithook(_loopback_only)
+
+# Tasks queued by the code under test (a sync after sign-in, say) go to kombu's in-memory
+# transport and vanish with the process; the end-to-end tests start real workers on the
+# real Redis with a broker and queue of their own (tests/test_celery_worker.py).
+celery_app.conf.broker_url = "memory://"
+celery_app.conf.broker_transport_options = {}
 
 
 @pytest.fixture(scope="session")

@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class WebmailConfig(AppConfig):
     name = "webmail"
     verbose_name = _("Mail")
+
+    def ready(self):
+        from . import signals  # noqa: F401  (connects the receivers)

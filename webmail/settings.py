@@ -243,6 +243,23 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 3000)
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Long tasks (a first sync) with acks_late: a worker takes one task at a time, so a second
+# worker gets the next account instead of waiting behind it.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Keys this instance puts in Redis (job locks) start with this, so instances can share one.
+REDIS_KEY_PREFIX = env("REDIS_KEY_PREFIX", "postfach:")
+
+# Background sync of the local index (webmail.services.sync). Beat queues a sync of every
+# account not waiting out a back-off every SYNC_INTERVAL_SECONDS; one sync works for at most
+# SYNC_BUDGET_SECONDS (well inside the task time limits), then queues its own continuation.
+SYNC_INTERVAL_SECONDS = envint("SYNC_INTERVAL_SECONDS", 300)
+SYNC_BUDGET_SECONDS = envint("SYNC_BUDGET_SECONDS", 600)
+CELERY_BEAT_SCHEDULE = {
+    "accounts-sync-due": {
+        "task": "webmail.tasks.accounts_sync_due",
+        "schedule": SYNC_INTERVAL_SECONDS,
+    },
+}
 
 LOGGING = {
     "version": 1,

@@ -1,4 +1,5 @@
-"""`manage.py mailaccount add|list|rotate-key`: the account services for admins and scripts."""
+"""`manage.py mailaccount add|list|rotate-key|sync`: the account services for admins and
+scripts."""
 
 import argparse
 import sys
@@ -14,6 +15,7 @@ from webmail.services.accounts import (
     mail_account_error_message,
     mail_credentials_rotate,
 )
+from webmail.services.sync import account_sync
 
 SECURITY = [choice for choice, _label in MailAccount.Security.choices]
 
@@ -73,6 +75,10 @@ class Command(BaseCommand):
             "rotate-key",
             help="re-encrypt every stored password under the first MAIL_CREDENTIALS_KEY",
         )
+        sync = actions.add_parser(
+            "sync", help="bring an IMAP account's local index up to date now, and say what changed"
+        )
+        sync.add_argument("account", help="the account's id or email address")
 
     def handle(self, *args, action, **options):
         return getattr(self, "handle_" + action.replace("-", "_"))(**options)
@@ -137,3 +143,36 @@ class Command(BaseCommand):
     def handle_rotate_key(self, **options):
         count = mail_credentials_rotate()
         self.stdout.write(f"Re-encrypted the passwords of {count} mail account(s).")
+
+    def handle_sync(self, *, account, **options):
+        target = _account_find(account)
+        report = account_sync(target)
+        if report.already_running:
+            raise CommandError(f"A sync of {target.email} is running already; try again later.")
+        state = "Synced" if report.complete else "Stopped syncing"
+        self.stdout.write(f"{state} {target.email} (account {target.pk}) in {report.seconds:.2f} s")
+        self.stdout.write(
+            f"folders:  {report.folders} ({report.folders_created} new, "
+            f"{report.folders_renamed} renamed, {report.folders_deleted} deleted, "
+            f"{report.folders_rebuilt} rebuilt)"
+        )
+        self.stdout.write(
+            f"messages: {report.new} new, {report.changed} changed, {report.vanished} vanished"
+        )
+        if report.error:
+            raise CommandError(f"Sync failed: {report.error}")
+
+
+def _account_find(key: str) -> MailAccount:
+    """An account by id, or by email address when exactly one account has it."""
+    if key.isdigit():
+        account = MailAccount.objects.filter(pk=int(key)).first()
+    else:
+        found = list(MailAccount.objects.filter(email__iexact=key).order_by("pk")[:2])
+        if len(found) > 1:
+            ids = ", ".join(str(a.pk) for a in MailAccount.objects.filter(email__iexact=key))
+            raise CommandError(f"Several accounts have the address {key}; give an id ({ids}).")
+        account = found[0] if found else None
+    if account is None:
+        raise CommandError(f"No mail account {key!r}.")
+    return account

@@ -1,0 +1,329 @@
+"""Writes to the local index (webmail.models): what the sync stores, and write-through.
+
+Write-through: an action taken in the webmail goes to the server first; once the server
+has done it, the organise and folder services call the `index_*` hooks below, so the
+reader sees the result at once instead of after the next sync. A hook never talks to
+the server and never fails the action: the index is a cache, and the next sync puts
+right whatever a hook could not.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Q
+
+from accounts.models import MailAccount
+from webmail.models import MESSAGE_ID_LENGTH, PREVIEW_LENGTH, IndexedFolder, IndexedMessage
+from webmail.protocols.store import Address, FolderState, IndexEntry
+
+log = logging.getLogger(__name__)
+
+SQL_CHUNK = 500  # UIDs per IN (...) clause: far below every database's parameter limit
+SEARCH_TEXT_LENGTH = 10_000  # characters
+
+
+# -- rows from what the server said --------------------------------------------------------
+
+
+def flags_text(flags: Iterable[str]) -> str:
+    return " ".join(sorted(set(flags)))
+
+
+def _flag_columns(flags: frozenset[str]) -> dict:
+    return {
+        "flags": flags_text(flags),
+        "seen": "\\Seen" in flags,
+        "flagged": "\\Flagged" in flags,
+        "answered": "\\Answered" in flags,
+    }
+
+
+def _quoted_name(name: str) -> str:
+    if not name or all(ch.isalnum() or ch in " .-_'" for ch in name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def addresses_text(addresses: Sequence[Address]) -> str:
+    """"Name <addr>, ..." with names quoted where they hold commas or the like, so
+    mime.headers.address_list reads the same addresses back."""
+    return ", ".join(
+        f"{_quoted_name(a.name)} <{a.addr}>" if a.name and a.addr else a.addr or _quoted_name(a.name)
+        for a in addresses
+    )
+
+
+def _row(folder: IndexedFolder, entry: IndexEntry) -> IndexedMessage:
+    summary = entry.summary
+    sender = summary.sender
+    return IndexedMessage(
+        folder=folder,
+        uid=summary.uid,
+        message_id=entry.message_id[:MESSAGE_ID_LENGTH],
+        in_reply_to=entry.in_reply_to[:MESSAGE_ID_LENGTH],
+        references=" ".join(entry.references),
+        subject=summary.subject,
+        from_name=(sender.name if sender else "")[:998],
+        from_addr=(sender.addr if sender else "")[:998],
+        to=addresses_text(summary.recipients),
+        cc=addresses_text(entry.cc),
+        date=summary.date,
+        internal_date=summary.internal_date,
+        size=summary.size,
+        has_attachments=summary.has_attachments,
+        preview=entry.text[:PREVIEW_LENGTH],
+        search_text=entry.text[:SEARCH_TEXT_LENGTH],
+        **_flag_columns(summary.flags),
+    )
+
+
+_UPDATED = [
+    "message_id", "in_reply_to", "references", "subject", "from_name", "from_addr", "to",
+    "cc", "date", "internal_date", "size", "flags", "seen", "flagged", "answered",
+    "has_attachments", "preview", "search_text",
+]  # fmt: skip
+
+
+def index_entries_store(folder: IndexedFolder, entries: Sequence[IndexEntry]) -> int:
+    """Inserts the messages, or updates them where their UID is indexed already (a batch
+    repeated after a crash): never a duplicate. Returns how many were given."""
+    if not entries:
+        return 0
+    IndexedMessage.objects.bulk_create(
+        [_row(folder, entry) for entry in entries],
+        update_conflicts=True,
+        unique_fields=["folder", "uid"],
+        update_fields=_UPDATED,
+        batch_size=SQL_CHUNK,
+    )
+    return len(entries)
+
+
+def _chunks(uids: Sequence[int]) -> Iterable[list[int]]:
+    uids = list(uids)
+    for start in range(0, len(uids), SQL_CHUNK):
+        yield uids[start : start + SQL_CHUNK]
+
+
+def index_flags_set(folder: IndexedFolder, flags: dict[int, frozenset[str]]) -> int:
+    """Sets the flags of indexed UIDs; returns how many rows actually changed (UIDs not in
+    the index, and rows that already had these flags, are not counted)."""
+    changed: dict[str, list[int]] = {}
+    for chunk in _chunks(sorted(flags)):
+        rows = IndexedMessage.objects.filter(folder=folder, uid__in=chunk)
+        for uid, current in rows.values_list("uid", "flags"):
+            wanted = flags_text(flags[uid])
+            if wanted != current:
+                changed.setdefault(wanted, []).append(uid)
+    count = 0
+    for text, uids in changed.items():
+        columns = _flag_columns(frozenset(text.split()))
+        for chunk in _chunks(uids):
+            count += IndexedMessage.objects.filter(folder=folder, uid__in=chunk).update(**columns)
+    return count
+
+
+def index_uids_delete(folder: IndexedFolder, uids: Iterable[int]) -> int:
+    """Removes these UIDs from the folder's index; returns how many were there."""
+    count = 0
+    for chunk in _chunks(sorted(set(uids))):
+        count += IndexedMessage.objects.filter(folder=folder, uid__in=chunk).delete()[0]
+    return count
+
+
+def folder_counts_refresh(folder: IndexedFolder) -> None:
+    """Message, unread and progress counts from the index. A folder not fully indexed keeps
+    the server's message and unread counts; only its progress is counted here."""
+    rows = IndexedMessage.objects.filter(folder=folder)
+    folder.indexed_count = rows.count()
+    fields = ["indexed_count"]
+    if folder.fully_indexed:
+        folder.messages = folder.total_count = folder.indexed_count
+        folder.unseen = rows.filter(seen=False).count()
+        fields += ["messages", "total_count", "unseen"]
+    folder.save(update_fields=fields)
+
+
+# -- folders -------------------------------------------------------------------------------
+
+
+def _folder_columns(state: FolderState) -> dict:
+    return {
+        "delimiter": state.delimiter or "",
+        "special_use": state.special_use or "",
+        "selectable": state.selectable,
+    }
+
+
+def index_folder_create(account: MailAccount, state: FolderState) -> IndexedFolder:
+    return IndexedFolder.objects.create(
+        account=account,
+        name=state.name,
+        messages=state.messages,
+        unseen=state.unseen,
+        total_count=state.messages,
+        **_folder_columns(state),
+    )
+
+
+def index_folder_update(folder: IndexedFolder, state: FolderState) -> None:
+    """Takes over what LIST said of the folder (and, until it is fully indexed, the
+    server's counts, which lists show meanwhile)."""
+    columns = _folder_columns(state)
+    if not folder.fully_indexed:
+        columns.update(messages=state.messages, unseen=state.unseen, total_count=state.messages)
+    changed = [name for name, value in columns.items() if getattr(folder, name) != value]
+    for name in changed:
+        setattr(folder, name, columns[name])
+    if changed:
+        folder.save(update_fields=changed)
+
+
+def index_folders_reconcile(
+    account: MailAccount, states: Sequence[FolderState]
+) -> tuple[list[tuple[IndexedFolder, FolderState]], dict[str, int]]:
+    """Makes the account's folder rows match the server's folder list: new folders get a
+    row, folders gone lose theirs (and their messages). A folder gone whose UIDVALIDITY
+    reappears under exactly one new name was renamed elsewhere: its row and messages move
+    to the new name (servers keep UIDVALIDITY across RENAME; should one not, the folder's
+    sync sees the different UIDVALIDITY and rebuilds it). Returns the rows with their
+    states, and the counts of folders created, deleted and renamed."""
+    by_name: dict[str, FolderState] = {}
+    for state in states:
+        if len(state.name.encode()) <= 2000:  # beyond that, no database index takes it
+            by_name.setdefault(state.name, state)
+    counts = {"created": 0, "deleted": 0, "renamed": 0}
+    with transaction.atomic():
+        rows = {row.name: row for row in IndexedFolder.objects.filter(account=account)}
+        gone = [row for name, row in rows.items() if name not in by_name]
+        new = [state for name, state in by_name.items() if name not in rows]
+        for state in list(new):
+            if not state.uidvalidity:
+                continue
+            was = [row for row in gone if row.uidvalidity == state.uidvalidity]
+            twins = [other for other in new if other.uidvalidity == state.uidvalidity]
+            if len(was) == 1 and len(twins) == 1:
+                row = was[0]
+                del rows[row.name]
+                row.name = state.name
+                row.save(update_fields=["name"])
+                rows[row.name] = row
+                gone.remove(row)
+                new.remove(state)
+                counts["renamed"] += 1
+        for row in gone:
+            del rows[row.name]
+            row.delete()
+            counts["deleted"] += 1
+        for state in new:
+            rows[state.name] = index_folder_create(account, state)
+            counts["created"] += 1
+        pairs = []
+        for name, state in by_name.items():
+            index_folder_update(rows[name], state)
+            pairs.append((rows[name], state))
+    return pairs, counts
+
+
+# -- write-through hooks for the organise and folder services ------------------------------
+
+
+def _indexed_folder(account: MailAccount, folder: str, uidvalidity: int) -> IndexedFolder | None:
+    """The folder's row, if the index holds it under this UIDVALIDITY."""
+    return IndexedFolder.objects.filter(
+        account=account, name=folder, uidvalidity=uidvalidity
+    ).first()
+
+
+def _hook(function):
+    """A hook failing (a database hiccup, a constraint a concurrent sync got to first)
+    must not turn an action the server did into an error page: log, and let the next
+    sync put the index right."""
+
+    def guarded(*args, **kwargs):
+        try:
+            with transaction.atomic():
+                return function(*args, **kwargs)
+        except (DatabaseError, IntegrityError):
+            log.exception("index write-through %s failed", function.__name__)
+            return None
+
+    guarded.__name__ = function.__name__
+    guarded.__doc__ = function.__doc__
+    return guarded
+
+
+@_hook
+def index_flags_changed(
+    *,
+    account: MailAccount,
+    folder: str,
+    uidvalidity: int,
+    uids: Sequence[int],
+    add: Sequence[str] = (),
+    remove: Sequence[str] = (),
+) -> None:
+    """The server added `add` and removed `remove` on these UIDs."""
+    row = _indexed_folder(account, folder, uidvalidity)
+    if row is None or not uids:
+        return
+    flags: dict[int, frozenset[str]] = {}
+    for chunk in _chunks(sorted(set(uids))):
+        rows = IndexedMessage.objects.filter(folder=row, uid__in=chunk)
+        for uid, current in rows.values_list("uid", "flags"):
+            flags[uid] = (frozenset(current.split()) | set(add)) - set(remove)
+    if index_flags_set(row, flags):
+        folder_counts_refresh(row)
+
+
+@_hook
+def index_messages_removed(
+    *, account: MailAccount, folder: str, uidvalidity: int, uids: Sequence[int]
+) -> None:
+    """The server moved these UIDs away or expunged them."""
+    row = _indexed_folder(account, folder, uidvalidity)
+    if row is None or not uids:
+        return
+    if index_uids_delete(row, uids):
+        folder_counts_refresh(row)
+
+
+@_hook
+def index_folder_grew(*, account: MailAccount, folder: str) -> None:
+    """Mail went into `folder` (moved there, appended) under UIDs the index does not know:
+    until the next sync has fetched them, its list comes from the server."""
+    IndexedFolder.objects.filter(account=account, name=folder, fully_indexed=True).update(
+        fully_indexed=False
+    )
+
+
+@_hook
+def index_folder_renamed(
+    *, account: MailAccount, folder: str, new_name: str, delimiter: str | None
+) -> None:
+    """Renaming a folder renames the folders inside it too; UIDs and UIDVALIDITY stay."""
+    rows = IndexedFolder.objects.filter(account=account)
+    inside = Q(name=folder)
+    if delimiter:
+        inside |= Q(name__startswith=folder + delimiter)
+    for row in rows.filter(inside):
+        row.name = new_name + row.name[len(folder) :]
+        row.save(update_fields=["name"])
+
+
+@_hook
+def index_folder_deleted(*, account: MailAccount, folder: str) -> None:
+    IndexedFolder.objects.filter(account=account, name=folder).delete()
+
+
+@_hook
+def index_folder_added(*, account: MailAccount, folder: str, delimiter: str | None) -> None:
+    """A folder made here: listed at once, empty until its first sync says otherwise."""
+    if IndexedFolder.objects.filter(account=account).exists():
+        IndexedFolder.objects.get_or_create(
+            account=account, name=folder, defaults={"delimiter": delimiter or ""}
+        )
+

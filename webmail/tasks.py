@@ -1,0 +1,30 @@
+"""Celery tasks: thin wrappers that load by id and call a service (see services/sync.py).
+
+A sync records its own errors on the account and never raises them, so nothing here
+retries: the next beat round (or the back-off after failures) is the retry.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+from accounts.models import MailAccount
+from webmail.services.sync import account_sync, account_sync_queue, accounts_due
+
+
+@shared_task(name="webmail.tasks.account_sync_task", ignore_result=True)
+def account_sync_task(account_id: int) -> None:
+    account = MailAccount.objects.filter(pk=account_id).first()
+    if account is None:
+        return  # removed meanwhile: nothing to sync
+    report = account_sync(account, budget_seconds=settings.SYNC_BUDGET_SECONDS)
+    if report.started and not report.complete and not report.error:
+        account_sync_queue([account])  # the budget ran out: go on in a fresh task
+
+
+@shared_task(name="webmail.tasks.accounts_sync_due", ignore_result=True)
+def accounts_sync_due() -> None:
+    """Beat, every SYNC_INTERVAL_SECONDS: a sync of every account not in back-off."""
+    for account_id in accounts_due():
+        account_sync_task.delay(account_id)
