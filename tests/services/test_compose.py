@@ -542,13 +542,19 @@ def test_compose_ids_are_ours_only(alice, bob):
     assert compose_area_open(bob, area.id).path != area.path
 
 
-def test_stale_compose_areas_are_cleaned_up(alice, bob):
+def test_stale_compose_areas_are_cleaned_up(alice, bob, settings, tmp_path):
+    settings.FILE_UPLOAD_TEMP_DIR = tmp_path / "uploads"
+    settings.FILE_UPLOAD_TEMP_DIR.mkdir()
+    leftover = settings.FILE_UPLOAD_TEMP_DIR / "tmpabc.upload.txt"  # a request that died
+    leftover.write_bytes(b"x")
     stale, fresh = compose_area_open(alice), compose_area_open(bob)
     for area in (stale, fresh):
         attachments_add(area, [SimpleUploadedFile("a.txt", b"a", "text/plain")])
     old = time.time() - timedelta(days=2).total_seconds()
     os.utime(stale.path, (old, old))
+    os.utime(leftover, (old, old))
     report = compose_areas_clean()
+    assert not leftover.exists()
     assert (report.removed, report.left) == (1, 0)
     assert not stale.path.exists() and fresh.path.exists()
     assert not stale.path.parent.exists()  # alice has no areas left
