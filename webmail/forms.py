@@ -12,7 +12,8 @@ from django.utils.translation import ngettext_lazy as ngettext
 from webmail.compose.addresses import InvalidAddresses, addresses_parse
 from webmail.compose.draft import FORWARD, REPLY, Answers
 from webmail.compose.header_values import message_ids_parse
-from webmail.services.compose import DraftRef
+from webmail.compose.html_text import html_to_text
+from webmail.services.compose import ComposeStart, DraftRef, addresses_text
 from webmail.services.organise import MAX_SELECTION
 
 UID_MAX = 2**32 - 1
@@ -228,3 +229,28 @@ class ComposeForm(forms.Form):
             "references": data["references"],
             "answers": data["answers"],
         }
+
+
+def compose_initial(started: ComposeStart, *, compose_id: str, back: str) -> dict:
+    """The compose form's values for a message compose_start made. Plain text first: the
+    HTML editor takes over in the browser (without script, the text is what is sent)."""
+    draft, answers, replaces = started.draft, started.draft.answers, started.replaces
+    return {
+        "compose": compose_id,
+        "identity": started.identity_id,
+        "to": addresses_text(draft.to),
+        "cc": addresses_text(draft.cc),
+        "bcc": addresses_text(draft.bcc),
+        "subject": draft.subject,
+        "body": draft.text or (html_to_text(draft.html) if draft.html else ""),
+        "mode": "text",
+        "draft_uid": replaces.uid if replaces else None,
+        "draft_uidvalidity": replaces.uidvalidity if replaces else None,
+        "in_reply_to": draft.in_reply_to or "",
+        "references": " ".join(draft.references),
+        "answers_kind": answers.kind if answers else "",
+        "answers_folder": answers.folder if answers else "",
+        "answers_uidvalidity": answers.uidvalidity if answers else None,
+        "answers_uid": answers.uid if answers else None,
+        "back": back,
+    }

@@ -23,8 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Identity
 from webmail.compose.addresses import InvalidAddresses
-from webmail.compose.html_text import html_to_text
-from webmail.forms import UID_MAX, ComposeForm
+from webmail.forms import UID_MAX, ComposeForm, compose_initial
 from webmail.services.compose import (
     DRAFT,
     FORWARD,
@@ -35,7 +34,6 @@ from webmail.services.compose import (
     REPLY_ALL,
     ComposeError,
     SendFailed,
-    addresses_text,
     attachment_remove,
     attachments_add,
     compose_area_open,
@@ -79,34 +77,11 @@ def compose_view(request, account_id: int):
     except ComposeError as exc:
         messages.error(request, str(exc))
         return redirect(folder_list_url(account.pk, folder))
-    draft = started.draft
-    answers = draft.answers
-    initial = {
-        "compose": area.id,
-        "identity": started.identity_id,
-        "to": addresses_text(draft.to),
-        "cc": addresses_text(draft.cc),
-        "bcc": addresses_text(draft.bcc),
-        "subject": draft.subject,
-        "body": draft.text or (html_to_text(draft.html) if draft.html else ""),
-        "mode": "text",
-        "draft_uid": started.replaces.uid if started.replaces else None,
-        "draft_uidvalidity": started.replaces.uidvalidity if started.replaces else None,
-        "in_reply_to": draft.in_reply_to or "",
-        "references": " ".join(draft.references),
-        "answers_kind": answers.kind if answers else "",
-        "answers_folder": answers.folder if answers else "",
-        "answers_uidvalidity": answers.uidvalidity if answers else None,
-        "answers_uid": answers.uid if answers else None,
-        "back": folder,
-    }
+    initial = compose_initial(started, compose_id=area.id, back=folder)
     form = ComposeForm(initial=initial, identities=identities_for(account))
-    return _form(
-        request, account, form, area,
-        html=draft.html or "",
-        start_mode="html" if draft.html else "text",
-        heading=HEADINGS[kind],
-    )  # fmt: skip
+    html = started.draft.html or ""
+    mode = "html" if html else "text"
+    return _form(request, account, form, area, html=html, start_mode=mode, heading=HEADINGS[kind])
 
 
 def _original(request, kind: str) -> dict:
@@ -229,8 +204,9 @@ def _errors(form: ComposeForm) -> list[str]:
     return [str(error) for errors in form.errors.values() for error in errors]
 
 
-def _form(request, account, form, area, *, problems=(), html=None, start_mode=None,
-          heading=None):  # fmt: skip
+def _form(request, account, form, area, *, problems=(), html=None, start_mode=None, heading=None):
+    """The form as it stands, with what is attached, the problems to show, and the HTML
+    for the editor (sanitized again: it came from the browser)."""
     if form.is_bound:
         mode = "html" if form.data.get("mode") == "html" else "text"
         html = html_clean(form.data.get("html") or "") if mode == "html" else ""
