@@ -1,7 +1,9 @@
-"""Reads: what the mail pages show, fetched through an open store.
+"""Reads: what the mail pages show, from the local index or through an open store.
 
 Views open one store per request (services.stores.store_open) and hand it to these
-functions, so a page costs one connection however many reads it makes.
+functions, so a page costs one connection however many reads it makes. Folder lists and
+message lists come from the local index (webmail.models) once the sync has indexed the
+folder; then the page needs no connection at all (services.stores.store_open_lazy).
 """
 
 from __future__ import annotations
@@ -11,17 +13,31 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Sum
+from django.db.models.functions import Least
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import MailAccount
+from webmail.mime.headers import address_list
 from webmail.mime.model import ParsedMessage, PartContent
 from webmail.mime.parse import message_parse, message_part
+from webmail.models import IndexedFolder, IndexedMessage
 from webmail.protocols.errors import FolderNotFound, MailServerError, MessageNotFound
-from webmail.protocols.store import FolderInfo, FolderPage, MailStore, Quota, RawMessage
+from webmail.protocols.store import (
+    Address,
+    FolderInfo,
+    FolderPage,
+    MailStore,
+    MessageSummary,
+    Quota,
+    RawMessage,
+)
 from webmail.sanitize import SANITIZER_VERSION, SanitizedHtml, html_sanitize, text_to_html
+from webmail.services.index import index_flags_changed
 from webmail.services.stores import store_open
 
 log = logging.getLogger(__name__)
@@ -56,6 +72,7 @@ class MailboxView:
     page: FolderPage
     page_number: int  # 1-based
     page_count: int
+    from_index: bool = False  # read from the local index, not from the server
 
     @property
     def has_previous(self) -> bool:
@@ -92,10 +109,23 @@ def folder_entries(folders: list[FolderInfo]) -> list[FolderEntry]:
     return entries
 
 
-def mailbox_read(*, store: MailStore, folder: str, page: int) -> MailboxView:
-    """The folder list and one page of the folder's messages, newest first."""
-    entries = folder_entries(store.folders())
-    current = next((e for e in entries if e.info.name == folder), None)
+def mailbox_read(
+    *, store: MailStore, folder: str, page: int, account: MailAccount | None = None
+) -> MailboxView:
+    """The folder list and one page of the folder's messages, newest first. With the
+    `account`, both come from the local index where it holds them: the folder list (with
+    unread counts) once the account's folders are indexed, the page once the folder is
+    fully indexed; `store` is then not used. Everything else comes from the server."""
+    rows = _indexed_folders(account) if account is not None else []
+    if rows:
+        entries = folder_entries([_indexed_info(row) for row in rows])
+        row = next((r for r in rows if r.name == folder), None)
+        if row is not None and row.fully_indexed and row.selectable:
+            return _mailbox_from_index(entries, row, page)
+        current = next((e for e in entries if e.info.name == folder), None)
+    if not rows or current is None:  # not indexed yet, or made since the last sync
+        entries = folder_entries(store.folders())
+        current = next((e for e in entries if e.info.name == folder), None)
     if current is None or not current.info.selectable:
         raise FolderNotFound(folder)
     size = settings.MAIL_PAGE_SIZE
@@ -111,6 +141,76 @@ def mailbox_read(*, store: MailStore, folder: str, page: int) -> MailboxView:
         page=folder_page,
         page_number=page,
         page_count=page_count,
+    )
+
+
+def _indexed_folders(account: MailAccount) -> list[IndexedFolder]:
+    return list(
+        IndexedFolder.objects.filter(account=account).only(
+            "name", "delimiter", "special_use", "selectable", "messages", "unseen",
+            "uidvalidity", "fully_indexed",
+        )
+    )  # fmt: skip
+
+
+def _indexed_info(row: IndexedFolder) -> FolderInfo:
+    return FolderInfo(
+        name=row.name,
+        delimiter=row.delimiter or None,
+        special_use=row.special_use or None,
+        selectable=row.selectable,
+        messages=row.messages,
+        unseen=row.unseen,
+    )
+
+
+_SUMMARY_COLUMNS = [
+    "uid", "subject", "from_name", "from_addr", "to", "date", "internal_date", "size",
+    "flags", "has_attachments",
+]  # fmt: skip
+
+
+def _indexed_summary(row: IndexedMessage) -> MessageSummary:
+    sender = Address(name=row.from_name, addr=row.from_addr)
+    return MessageSummary(
+        uid=row.uid,
+        subject=row.subject,
+        sender=sender if (sender.name or sender.addr) else None,
+        recipients=tuple(address_list(row.to)),
+        date=row.date,
+        internal_date=row.internal_date,
+        size=row.size,
+        flags=frozenset(row.flags.split()),
+        has_attachments=row.has_attachments,
+    )
+
+
+def _mailbox_from_index(entries: list[FolderEntry], row: IndexedFolder, page: int) -> MailboxView:
+    """One page newest first (by UID, which is arrival order, as the server's list is),
+    counted from the folder's row rather than by a COUNT over its messages."""
+    current = next(e for e in entries if e.info.name == row.name)
+    size = settings.MAIL_PAGE_SIZE
+    page_count = max(1, math.ceil(row.messages / size))
+    page = min(max(1, page), page_count)  # a stale link after mail was deleted: the last page
+    offset = (page - 1) * size
+    messages = (
+        IndexedMessage.objects.filter(folder_id=row.pk)
+        .only(*_SUMMARY_COLUMNS)
+        .order_by("-uid")[offset : offset + size]
+    )
+    return MailboxView(
+        folders=entries,
+        current=current,
+        page=FolderPage(
+            folder=row.name,
+            uidvalidity=row.uidvalidity,
+            total=row.messages,
+            offset=offset,
+            summaries=[_indexed_summary(message) for message in messages],
+        ),
+        page_number=page,
+        page_count=page_count,
+        from_index=True,
     )
 
 
@@ -148,18 +248,28 @@ def _message_parse(raw: RawMessage, part: str | None) -> ParsedMessage:
 
 
 def message_open(
-    *, store: MailStore, folder: str, uidvalidity: int, uid: int, part: str | None = None
+    *,
+    store: MailStore,
+    folder: str,
+    uidvalidity: int,
+    uid: int,
+    part: str | None = None,
+    account: MailAccount | None = None,
 ) -> OpenedMessage:
     """Fetches and parses the message (only its beginning, if it is larger than
     MAIL_MAX_PARSE_BYTES: `parsed.truncated`), and marks it read on the server as a reader
     expects (the fetch itself never sets \\Seen; this explicit STORE does, checked against
-    UIDVALIDITY)."""
+    UIDVALIDITY), and then in the `account`'s index (write-through)."""
     raw = _message_read(store, folder, uidvalidity, uid)
     parsed = _message_parse(raw, part)
     flags = raw.flags
     if "\\Seen" not in flags:
         store.flags_add(folder, [uid], ["\\Seen"], uidvalidity=uidvalidity)
         flags = flags | {"\\Seen"}
+        if account is not None:
+            index_flags_changed(
+                account=account, folder=folder, uidvalidity=uidvalidity, uids=[uid], add=["\\Seen"]
+            )
     return OpenedMessage(
         uid=uid, uidvalidity=uidvalidity, part=part, flags=flags, size=raw.size, parsed=parsed
     )
@@ -320,3 +430,36 @@ def quota_usage_cached(*, account: MailAccount) -> QuotaUsage | None:
     (the accounts page lists every account and opens no connection for this)."""
     cached = cache.get(_quota_cache_key(account))
     return cached if isinstance(cached, QuotaUsage) else None
+
+
+# -- sync state ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """What the sidebar and the accounts page say about an account's background sync."""
+
+    indexed: int  # messages indexed so far by folders on their first sync
+    total: int  # messages those folders hold; 0 when no folder is on its first sync
+    error: str  # the last sync's failure in the reader's words, "" after a success
+    error_at: datetime | None
+    last_synced_at: datetime | None
+
+    @property
+    def in_progress(self) -> bool:
+        return self.indexed < self.total
+
+
+def sync_status(*, account: MailAccount) -> SyncStatus:
+    """Progress of the first sync ("12,300 of 100,000": only folders that never finished
+    a sync count, so new mail arriving later shows no bar) and the last error."""
+    totals = IndexedFolder.objects.filter(account=account, synced_at__isnull=True).aggregate(
+        indexed=Sum(Least("indexed_count", "total_count")), total=Sum("total_count")
+    )
+    return SyncStatus(
+        indexed=totals["indexed"] or 0,
+        total=totals["total"] or 0,
+        error=account.sync_error if account.sync_failures else "",
+        error_at=account.sync_error_at,
+        last_synced_at=account.last_synced_at,
+    )

@@ -12,6 +12,7 @@ from webmail.views import (
     mailbox,
     message,
     settings,
+    sync,
 )
 
 _message = "mail/<int:account_id>/<int:uidvalidity>/<int:uid>/"
@@ -23,6 +24,7 @@ urlpatterns = [
     path("mail/inline/<str:token>/", message.inline_part_view, name="inline_part"),
     path("mail/<int:account_id>/", mailbox.folder_view, name="folder"),
     path("mail/<int:account_id>/messages/", actions.messages_action, name="messages_action"),
+    path("mail/<int:account_id>/sync/", sync.account_refresh_view, name="account_refresh"),
     path("mail/<int:account_id>/compose/", compose.compose_view, name="compose"),
     path(
         "mail/<int:account_id>/compose/save/",

@@ -20,6 +20,7 @@ from webmail.protocols.errors import ActionRefused, FolderChanged, FolderNotFoun
 from webmail.protocols.store import FolderInfo, FolderStatus, MailStore
 
 from .errors import ActionNotAllowed
+from .index import index_folder_added, index_folder_deleted, index_folder_renamed
 from .organise import INBOX, folder_roles
 from .stores import store_open
 
@@ -142,6 +143,7 @@ def folder_create(*, account: MailAccount, name: str, parent: str = "") -> str:
         _refuse_existing(folders, full)
         store.folder_create(full)
         store.folder_subscribe(full, subscribed=True)
+    index_folder_added(account=account, folder=full, delimiter=delimiter)
     return full
 
 
@@ -162,6 +164,7 @@ def folder_rename(*, account: MailAccount, folder: str, new_name: str) -> str:
         if subscribed:  # RFC 3501 keeps subscriptions by name; not every server moves them
             _tidy(store, full, subscribed=True)
             _tidy(store, folder, subscribed=False)
+    index_folder_renamed(account=account, folder=folder, new_name=full, delimiter=info.delimiter)
     return full
 
 
@@ -200,6 +203,7 @@ def folder_delete(*, account: MailAccount, folder: str, uidvalidity: int) -> Non
             ) from None
         if subscribed:  # a subscription can outlive its folder (RFC 3501 6.3.6)
             _tidy(store, folder, subscribed=False)
+    index_folder_deleted(account=account, folder=folder)
 
 
 def _tidy(store: MailStore, folder: str, *, subscribed: bool) -> None:

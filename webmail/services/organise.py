@@ -28,7 +28,9 @@ from webmail.protocols.errors import FolderChanged, FolderNotFound
 from webmail.protocols.store import FolderInfo, MailStore
 
 from .errors import ActionNotAllowed
+from .index import index_flags_changed, index_folder_grew, index_messages_removed
 from .stores import store_open
+from .sync import account_sync_queue
 
 INBOX = "INBOX"
 TRASH, JUNK, ARCHIVE, SENT, DRAFTS = "\\Trash", "\\Junk", "\\Archive", "\\Sent", "\\Drafts"
@@ -194,6 +196,10 @@ def _flag(
         change = store.flags_add if on else store.flags_remove
         changed = change(folder, uids, [flag], uidvalidity=uidvalidity)
     _done(changed, uids)
+    index_flags_changed(
+        account=account, folder=folder, uidvalidity=uidvalidity, uids=changed,
+        add=[flag] if on else [], remove=[] if on else [flag],
+    )
     return Outcome(count=len(changed))
 
 
@@ -208,7 +214,9 @@ def messages_move(
             raise FolderNotFound("no such target folder")
         if not info.selectable:
             raise ActionNotAllowed(_("This folder cannot hold messages, only other folders."))
-        return _move(store, folder, uidvalidity, uids, target, folder_roles(folders).get(target))
+        return _move(
+            account, store, folder, uidvalidity, uids, target, folder_roles(folders).get(target)
+        )
 
 
 def messages_archive(
@@ -217,7 +225,7 @@ def messages_archive(
     """Moves to the Archive, which is created when there is none."""
     with _acting(account, uids) as store:
         target = special_folder_find(store, ARCHIVE, create=True)
-        return _move(store, folder, uidvalidity, uids, target, ARCHIVE)
+        return _move(account, store, folder, uidvalidity, uids, target, ARCHIVE)
 
 
 def messages_report_junk(
@@ -227,7 +235,7 @@ def messages_report_junk(
     there is none."""
     with _acting(account, uids) as store:
         target = special_folder_find(store, JUNK, create=True)
-        return _move(store, folder, uidvalidity, uids, target, JUNK)
+        return _move(account, store, folder, uidvalidity, uids, target, JUNK)
 
 
 def messages_delete(
@@ -247,13 +255,17 @@ def messages_delete(
                 raise ConfirmationRequired(len(uids))
             gone = store.messages_expunge(folder, uids, uidvalidity=uidvalidity)
             _done(gone, uids)
+            index_messages_removed(
+                account=account, folder=folder, uidvalidity=uidvalidity, uids=gone
+            )
             return Outcome(count=len(gone), expunged=True)
         if trash is None:
             trash = special_folder_find(store, TRASH, create=True)
-        return _move(store, folder, uidvalidity, uids, trash, TRASH)
+        return _move(account, store, folder, uidvalidity, uids, trash, TRASH)
 
 
 def _move(
+    account: MailAccount,
     store: MailStore,
     folder: str,
     uidvalidity: int,
@@ -267,6 +279,11 @@ def _move(
         raise ActionNotAllowed(_("These messages are in that folder already."))
     moved = store.messages_move(folder, uids, target, uidvalidity=uidvalidity)
     _done(moved, uids)
+    # Gone from this folder's list at once; the target gets them under UIDs only the next
+    # sync learns, so until that sync (queued now) the target's list comes from the server.
+    index_messages_removed(account=account, folder=folder, uidvalidity=uidvalidity, uids=moved)
+    index_folder_grew(account=account, folder=target)
+    account_sync_queue([account])
     return Outcome(count=len(moved), target=target, target_role=role)
 
 
@@ -306,4 +323,5 @@ def folder_empty(
             gone = store.messages_expunge(folder, batch, uidvalidity=uidvalidity)
         except FolderChanged:
             raise StaleSelection() from None
+    index_messages_removed(account=account, folder=folder, uidvalidity=uidvalidity, uids=gone)
     return Outcome(count=len(gone), expunged=True, left=len(uids) - len(batch))

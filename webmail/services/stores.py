@@ -1,7 +1,7 @@
 """Opening the store that holds an account's mail: the one door views and jobs go through."""
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from django.conf import settings
 
@@ -51,3 +51,25 @@ def store_open(account: MailAccount) -> Iterator[MailStore]:
         raise StoreUnavailable("POP3 mailboxes are not readable yet")
     with imap_store(incoming_settings(account)) as store:
         yield store
+
+
+class _LazyStore:
+    """Stands in for the account's store and opens it on first use."""
+
+    def __init__(self, account: MailAccount, stack: ExitStack) -> None:
+        self._account = account
+        self._stack = stack
+        self._store: MailStore | None = None
+
+    def __getattr__(self, name: str):
+        if self._store is None:
+            self._store = self._stack.enter_context(store_open(self._account))
+        return getattr(self._store, name)
+
+
+@contextmanager
+def store_open_lazy(account: MailAccount) -> Iterator[MailStore]:
+    """Like store_open, but connects only when a read first needs the server: a page the
+    local index serves opens no connection at all. Closed on the way out, if opened."""
+    with ExitStack() as stack:
+        yield _LazyStore(account, stack)

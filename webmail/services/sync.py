@@ -34,7 +34,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
@@ -439,33 +438,13 @@ class _Run:
         self._finish(row, snapshot, uidnext=uidnext)
 
 
-# -- reading sync state for pages ------------------------------------------------------------
+REFRESH_BUDGET_SECONDS = 5
 
 
-@dataclass(frozen=True)
-class SyncProgress:
-    indexed: int
-    total: int
-
-    @property
-    def running(self) -> bool:
-        return self.indexed < self.total
-
-
-def sync_progress(account: MailAccount) -> SyncProgress | None:
-    """How far the first sync of the account's folders has come ("12,300 of 100,000"):
-    only folders that never finished a sync count. None when there is nothing to show."""
-    rows = IndexedFolder.objects.filter(account=account, synced_at__isnull=True).exclude(
-        total_count=0
-    )
-    indexed = total = 0
-    for row in rows.only("indexed_count", "total_count"):
-        indexed += min(row.indexed_count, row.total_count)
-        total += row.total_count
-    if total == 0 or indexed >= total:
-        return None
-    return SyncProgress(indexed=indexed, total=total)
-
-
-def sync_interval() -> int:
-    return settings.SYNC_INTERVAL_SECONDS
+def account_refresh(*, account: MailAccount) -> SyncReport:
+    """The reader's "Refresh": a sync at once, within their request, for a few seconds at
+    most; whatever is left (a first sync of a large mailbox) goes on in the background."""
+    report = account_sync(account, budget_seconds=REFRESH_BUDGET_SECONDS)
+    if report.started and not report.complete and not report.error:
+        account_sync_queue([account])
+    return report

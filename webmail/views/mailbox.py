@@ -1,8 +1,8 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 
-from webmail.selectors import mailbox_read, quota_usage
-from webmail.services.stores import store_open
+from webmail.selectors import mailbox_read, quota_usage, sync_status
+from webmail.services.stores import store_open_lazy
 
 from .common import account_for_user, folder_from, page_from
 
@@ -18,13 +18,22 @@ def mail_home(request):
 @login_required
 def folder_view(request, account_id: int):
     account = account_for_user(request, account_id)
-    with store_open(account) as store:
-        mailbox = mailbox_read(store=store, folder=folder_from(request), page=page_from(request))
+    # Lazy: a folder the index serves (and a quota read lately) needs no connection.
+    with store_open_lazy(account) as store:
+        mailbox = mailbox_read(
+            store=store, folder=folder_from(request), page=page_from(request), account=account
+        )
         quota = quota_usage(account=account, store=store)
     # "Select all" without script: the same page with every box ticked.
     select_all = request.GET.get("select") == "all"
     return render(
         request,
         "mail/folder.html",
-        {"account": account, "mailbox": mailbox, "quota": quota, "select_all": select_all},
+        {
+            "account": account,
+            "mailbox": mailbox,
+            "quota": quota,
+            "sync": sync_status(account=account),
+            "select_all": select_all,
+        },
     )

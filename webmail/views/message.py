@@ -22,6 +22,7 @@ from webmail.selectors import (
     message_original,
     message_part_get,
     quota_usage,
+    sync_status,
 )
 from webmail.services.contacts import contacts_collect
 from webmail.services.image_proxy import image_proxy_url
@@ -68,9 +69,10 @@ def message_view(request, account_id: int, uidvalidity: int, uid: int):
     part = part_from(request.GET.get("part"))
     images = request.GET.get("images") == "1"
     with store_open(account) as store:
-        mailbox = mailbox_read(store=store, folder=folder, page=page)
+        mailbox = mailbox_read(store=store, folder=folder, page=page, account=account)
         message = message_open(
-            store=store, folder=folder, uidvalidity=uidvalidity, uid=uid, part=part
+            store=store, folder=folder, uidvalidity=uidvalidity, uid=uid, part=part,
+            account=account,
         )
         quota = quota_usage(account=account, store=store)
     if mailbox.current.kind not in ("junk", "drafts", "sent"):
@@ -86,6 +88,7 @@ def message_view(request, account_id: int, uidvalidity: int, uid: int):
             "account": account,
             "mailbox": mailbox,
             "quota": quota,
+            "sync": sync_status(account=account),
             "message": message,
             "parsed": message.parsed,
             "links": links,

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 from accounts.forms import MailAccountAddForm, PreferencesForm
 from accounts.providers import PROVIDERS
 from webmail.protocols.errors import MailServerError
-from webmail.selectors import quota_usage_cached
+from webmail.selectors import quota_usage_cached, sync_status
 from webmail.services.accounts import (
     mail_account_add,
     mail_account_delete,
@@ -22,7 +22,7 @@ from .common import account_for_user
 def account_list(request):
     # Storage use as the mail pages last read it: this page opens no connection for it.
     accounts = [
-        (account, quota_usage_cached(account=account))
+        (account, quota_usage_cached(account=account), sync_status(account=account))
         for account in request.user.mail_accounts.all()
     ]
     return render(request, "settings/accounts.html", {"accounts": accounts})
