@@ -261,6 +261,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "webmail.tasks.accounts_sync_due",
         "schedule": SYNC_INTERVAL_SECONDS,
     },
+    "compose-areas-clean": {
+        "task": "webmail.tasks.compose_areas_clean_task",
+        "schedule": 3600,
+    },
 }
 
 LOGGING = {

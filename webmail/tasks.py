@@ -10,6 +10,7 @@ from celery import shared_task
 from django.conf import settings
 
 from accounts.models import MailAccount
+from webmail.services.compose import compose_areas_clean
 from webmail.services.sync import account_sync, account_sync_queue, accounts_due
 
 
@@ -28,3 +29,9 @@ def accounts_sync_due() -> None:
     """Beat, every SYNC_INTERVAL_SECONDS: a sync of every account not in back-off."""
     for account_id in accounts_due():
         account_sync_task.delay(account_id)
+
+
+@shared_task(name="webmail.tasks.compose_areas_clean_task", ignore_result=True)
+def compose_areas_clean_task() -> None:
+    """Beat, hourly: attachments of messages abandoned in a closed tab (see compose)."""
+    compose_areas_clean()

@@ -558,3 +558,16 @@ def test_stale_compose_areas_are_cleaned_up(alice, bob, settings, tmp_path):
     assert (report.removed, report.left) == (1, 0)
     assert not stale.path.exists() and fresh.path.exists()
     assert not stale.path.parent.exists()  # alice has no areas left
+
+
+def test_beat_cleans_abandoned_compose_areas_every_hour(alice, settings):
+    from webmail.tasks import compose_areas_clean_task
+
+    schedule = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert schedule["webmail.tasks.compose_areas_clean_task"] == 3600
+    stale = compose_area_open(alice)
+    attachments_add(stale, [SimpleUploadedFile("a.txt", b"a", "text/plain")])
+    old = time.time() - timedelta(days=2).total_seconds()
+    os.utime(stale.path, (old, old))
+    compose_areas_clean_task()
+    assert not stale.path.exists()
