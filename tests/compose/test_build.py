@@ -188,6 +188,28 @@ def test_attachments_arrive_with_their_names_and_exact_bytes(deliver, anna, tmp_
     assert message.get_body(("plain",)).get_content().strip() == "Siehe Anhang."
 
 
+@pytest.mark.parametrize(
+    ("data", "charset"),
+    [("Grüße aus Köln\n".encode(), "utf-8"), (b"plain ascii\n", "us-ascii"),
+     ("Gr\u00fc\u00dfe\n".encode("latin-1"), None)],
+)
+def test_a_text_attachment_names_its_charset_when_it_is_known(
+    deliver, anna, tmp_path, data, charset
+):
+    notes = tmp_path / "upload"
+    notes.write_bytes(data)
+    draft = Draft(
+        identity=anna, to=[BOB], text="x",
+        attachments=[Attachment("notes.txt", "text/plain", notes, len(data))],
+    )
+    received, message = deliver(draft)
+    [attached] = message.iter_attachments()
+    assert attached.get_param("charset") == charset
+    assert attached.get_payload(decode=True) == data
+    if charset:
+        assert attached.get_content() == data.decode(charset)
+
+
 def test_an_attached_message_goes_unencoded(deliver, anna, tmp_path):
     original = tmp_path / "upload"
     original.write_bytes(b"From: carla@example.net\nSubject: Kuchen\n\nSuper, dann backe ich.\n")

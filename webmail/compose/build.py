@@ -25,6 +25,7 @@ How a message is built, and why:
 from __future__ import annotations
 
 import base64
+import codecs
 import re
 import secrets
 from datetime import datetime
@@ -289,12 +290,30 @@ def _attachment_part(attachment: Attachment) -> tuple[EmailMessage, _Placeholder
     token = f"postfach-attachment-{secrets.token_hex(16)}"
     part = EmailMessage(policy=POLICY)
     part["Content-Type"] = content_type
+    if content_type.startswith("text/") and (charset := _text_charset(attachment)):
+        part.set_param("charset", charset)
     if content_type != "message/rfc822":
         part.set_param("name", filename)
     part.add_header("Content-Disposition", "attachment", filename=filename)
     part["Content-Transfer-Encoding"] = cte
     part.set_payload(token)
     return part, _Placeholder(token.encode("ascii"), attachment, raw=cte != "base64")
+
+
+def _text_charset(attachment: Attachment) -> str | None:
+    """"us-ascii" or "utf-8" when the whole file is that, so the recipient need not guess;
+    None for anything else (we cannot know which legacy charset a file was written in)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    ascii_only = True
+    try:
+        with open(attachment.path, "rb") as file:
+            while chunk := file.read(_CHUNK):
+                ascii_only = ascii_only and chunk.isascii()
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except (UnicodeDecodeError, OSError):
+        return None
+    return "us-ascii" if ascii_only else "utf-8"
 
 
 def _message_file_encoding(attachment: Attachment) -> str | None:
