@@ -4,6 +4,9 @@
 (function () {
   "use strict";
 
+  function AutosaveError(message) { this.message = message; }
+
+
   var AUTOSAVE_MS = 30000;
   var SUGGEST_DELAY_MS = 150;
 
@@ -30,15 +33,17 @@
         credentials: "same-origin",
         headers: { "Accept": "application/json" }
       }).then(function (response) {
-        return response.json().then(function (answer) {
-          if (!response.ok) throw new Error(answer.error || "");
+        // Only our own JSON carries a message for the reader; anything else (a proxy's
+        // error page, a dropped connection) gets the page's translated text below.
+        return response.json().catch(function () { return {}; }).then(function (answer) {
+          if (!response.ok || !answer.message) throw new AutosaveError(answer.error || "");
           form.elements.draft_uid.value = answer.draft_uid || "";
           form.elements.draft_uidvalidity.value = answer.draft_uidvalidity || "";
           status.textContent = answer.message;
         });
       }).catch(function (error) {
         dirty = true;
-        status.textContent = (error && error.message) || form.dataset.autosaveFailed;
+        status.textContent = (error instanceof AutosaveError && error.message) || form.dataset.autosaveFailed;
       }).finally(function () {
         inflight = null;
       });
