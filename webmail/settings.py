@@ -130,6 +130,18 @@ DATABASES = {
         conn_max_age=envint("DATABASE_CONN_MAX_AGE", 0),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web and worker processes write at the same time. A transaction that starts reading
+    # and then writes cannot wait for another writer in SQLite ("database is locked" at
+    # once), so transactions take the write lock when they begin; others wait up to
+    # `timeout` seconds for it. WAL lets pages read while a sync writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -248,8 +260,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Long tasks (a first sync) with acks_late: a worker takes one task at a time, so a second
 # worker gets the next account instead of waiting behind it.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Keys this instance puts in Redis (job locks) start with this, so instances can share one.
+# Keys this instance puts in Redis (job locks) start with this, and its tasks go to this
+# queue, so instances (and test runs) can share one Redis.
 REDIS_KEY_PREFIX = env("REDIS_KEY_PREFIX", "postfach:")
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "celery")
 
 # Background sync of the local index (webmail.services.sync). Beat queues a sync of every
 # account not waiting out a back-off every SYNC_INTERVAL_SECONDS; one sync works for at most

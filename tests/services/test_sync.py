@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 from imapclient import IMAPClient
 
 from accounts.models import MailAccount
@@ -299,7 +300,11 @@ def test_two_threads_syncing_one_account_sync_it_once(alice, dovecot, mail_user,
     reports = {}
 
     def run(name):
-        reports[name] = account_sync(account, batch=10)
+        try:
+            reports[name] = account_sync(account, batch=10)
+        finally:
+            if threading.current_thread() is not threading.main_thread():
+                connection.close()  # a thread's own connection; the test database must go
 
     first = threading.Thread(target=run, args=("first",))
     first.start()
