@@ -143,6 +143,22 @@ def test_folders_made_renamed_and_deleted_here_show_in_the_index_at_once(
     assert page.status_code == 200
 
 
+def test_a_saved_draft_shows_in_drafts_at_once(alice, alice_client, account, inbox):
+    from webmail.protocols.store import Address
+    from webmail.services.compose import compose_area_open, draft_make, draft_save
+    from webmail.services.identities import identities_for
+
+    [identity] = identities_for(account)
+    draft = draft_make(
+        account, identity_id=identity.pk, to=[Address("Bernd", "bernd@example.net")], cc=[],
+        bcc=[], subject="Entwurf", text="Hallo", html=None, area=compose_area_open(alice),
+    )
+    draft_save(account, draft)
+    page = alice_client.get(f"/mail/{account.pk}/", {"folder": "Drafts"})
+    assert not page.context["mailbox"].from_index  # its UID is the next sync's to learn
+    assert _subjects(page.content.decode()) == ["Entwurf"]
+
+
 # -- Refresh, progress, errors --------------------------------------------------------------
 
 

@@ -82,8 +82,10 @@ from webmail.sanitize import html_sanitize
 from .contacts import contacts_collect
 from .errors import error_message
 from .identities import identities_for, identity_addresses
+from .index import index_flags_changed, index_folder_grew
 from .organise import DRAFTS, SENT, special_folder_find
 from .stores import outgoing_settings, store_open
+from .sync import account_sync_queue
 
 log = logging.getLogger(__name__)
 
@@ -619,6 +621,8 @@ def draft_save(
     except (MailServerError, CredentialError) as exc:
         log.info("account %s: draft not saved: %s", account.pk, getattr(exc, "code", "credentials"))
         raise DraftNotSaved(error_message(exc)) from exc
+    # The index cannot know the new UID: Drafts lists from the server until the next sync.
+    index_folder_grew(account=account, folder=drafts)
     return saved
 
 
@@ -704,6 +708,7 @@ def _after_sending(
                 sent = special_folder_find(store, SENT, create=True)
                 store.message_append(sent, data, flags=["\\Seen"])
                 filed = True
+                index_folder_grew(account=account, folder=sent)
             except MailServerError as exc:
                 warnings.append(_not_filed(exc))
             if draft.answers is not None:
@@ -714,6 +719,8 @@ def _after_sending(
                 try:
                     drafts = special_folder_find(store, DRAFTS, create=False)
                     draft_gone = drafts is None or _draft_remove(store, drafts, replaces)
+                    if drafts is not None:
+                        index_folder_grew(account=account, folder=drafts)
                 except MailServerError:
                     draft_gone = False
     except (MailServerError, CredentialError) as exc:
@@ -721,6 +728,7 @@ def _after_sending(
             warnings.append(_not_filed(exc))
     if not draft_gone:
         warnings.append(_("Its draft is still in the Drafts folder; you may delete it."))
+    account_sync_queue([account])  # Sent and Drafts back into the index soon
     return warnings
 
 
@@ -736,6 +744,10 @@ def _original_mark(account: MailAccount, store: MailStore, answers: Answers) -> 
     try:
         store.flags_add(
             answers.folder, [answers.uid], [answers.flag], uidvalidity=answers.uidvalidity
+        )
+        index_flags_changed(
+            account=account, folder=answers.folder, uidvalidity=answers.uidvalidity,
+            uids=[answers.uid], add=[answers.flag],
         )
     except (FolderChanged, FolderNotFound, MessageNotFound, ValueError):
         log.info("account %s: the answered message is gone; not flagged", account.pk)
