@@ -185,6 +185,43 @@ def test_it_keeps_in_step_without_condstore_and_qresync(account, mail_user, monk
     assert_index_equals_server(account, mail_user)
 
 
+def test_with_condstore_but_no_qresync_expunges_come_from_a_uid_search(account, mail_user, monkeypatch):
+    real_has = ImapStore._has
+    monkeypatch.setattr(ImapStore, "_has", lambda self, cap: cap != "QRESYNC" and real_has(self, cap))
+    uids = mail_user.append_many("INBOX", [mail(n) for n in range(1, 5)])
+    account_sync(account)
+    with mail_user.client() as other:
+        other.select_folder("INBOX")
+        other.add_flags([uids[0]], ["\\Flagged"])
+        other.add_flags([uids[1]], ["\\Deleted"])
+        other.uid_expunge([uids[1]])
+
+    report = account_sync(account)
+
+    assert (report.new, report.changed, report.vanished) == (0, 1, 1)
+    assert_index_equals_server(account, mail_user)
+
+
+def test_changes_are_fetched_in_windows_of_uids(account, mail_user, monkeypatch):
+    monkeypatch.setattr(sync, "CHANGES_WINDOW", 2)
+    uids = mail_user.append_many("INBOX", [mail(n) for n in range(1, 8)])
+    account_sync(account)
+    with mail_user.client() as other:
+        other.select_folder("INBOX")
+        other.add_flags([uids[0], uids[6]], ["\\Seen"])
+        other.add_flags([uids[3]], ["\\Deleted"])
+        other.uid_expunge([uids[3]])
+    windows = sync._Run._windows
+
+    seen = []
+    monkeypatch.setattr(sync._Run, "_windows", lambda self, row: seen.append(windows(self, row)) or seen[-1])
+    report = account_sync(account)
+
+    assert seen == [[(1, uids[2] - 1), (uids[2], uids[4] - 1), (uids[4], uids[6] - 1), (uids[6], None)]]
+    assert (report.changed, report.vanished) == (2, 1)
+    assert_index_equals_server(account, mail_user)
+
+
 def test_a_changed_uidvalidity_drops_and_rebuilds_the_folder(account, mail_user, dovecot):
     mail_user.append_many("INBOX", [mail(n) for n in range(1, 4)])
     account_sync(account)

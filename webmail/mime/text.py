@@ -52,8 +52,12 @@ def text_excerpt(
 
 def _transfer_decode(data: bytes, encoding: str) -> bytes:
     if encoding == "base64":
-        letters = _BASE64_JUNK.sub(b"", data.split(b"=", 1)[0])
-        letters = letters[: len(letters) - len(letters) % 4]  # whole quanta only
+        letters, padded, _ = data.partition(b"=")
+        letters = _BASE64_JUNK.sub(b"", letters)
+        if padded:  # the real end: its last quantum is short on purpose
+            letters += b"=" * (-len(letters) % 4)
+        else:  # cut off: whole quanta only
+            letters = letters[: len(letters) - len(letters) % 4]
         return base64.b64decode(letters)
     if encoding == "quoted-printable":
         cut = data.rfind(b"=", max(0, len(data) - 2))
