@@ -438,6 +438,15 @@ def test_a_server_that_is_gone_is_an_error_not_a_crash(alice, redis_locks):
     assert account.sync_failures == 1
 
 
+def test_a_password_the_key_cannot_read_is_recorded_not_raised(account):
+    MailAccount.objects.filter(pk=account.pk).update(incoming_password_encrypted="garbage")
+    account.refresh_from_db()
+    report = account_sync(account)
+    assert report.error_code == "credentials" and "enter the password again" in report.error
+    account.refresh_from_db()
+    assert account.sync_failures == 1
+
+
 def test_pop3_accounts_are_not_synced(account):
     account.protocol = MailAccount.Protocol.POP3
     account.save()

@@ -37,6 +37,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import F
 
+from accounts.crypto import CredentialError
 from accounts.models import MailAccount
 from webmail import clock
 from webmail.models import IndexedFolder, IndexedMessage
@@ -65,7 +66,9 @@ BACKOFF_CAP = timedelta(hours=6)
 SPECIAL_ORDER = ["\\Sent", "\\Drafts", "\\Archive", "\\Junk", "\\Trash"]
 # The mistakes a user can put right (logged at info); everything else is the server's
 # or ours (logged as a warning).
-USER_ERRORS = (errors.AuthenticationFailed, errors.HostNotFound, errors.TlsFailed)
+USER_ERRORS = (
+    errors.AuthenticationFailed, errors.HostNotFound, errors.TlsFailed, CredentialError
+)
 
 # Named points between the steps of a sync where tests inject a crash (mail-sync.md,
 # "Fault injection"): called with the point's name, e.g. "batch" after each batch.
@@ -131,7 +134,7 @@ def account_sync(
             if isinstance(exc, LockLost):
                 log.warning("account %s: sync lock expired mid-sync; stopped", account.pk)
             _success_record(account)
-        except errors.MailServerError as exc:
+        except (errors.MailServerError, CredentialError) as exc:
             _failure_record(account, exc, report)
         except Exception as exc:
             _failure_record(account, exc, report)
@@ -163,7 +166,9 @@ def _success_record(account: MailAccount) -> None:
 
 def _failure_record(account: MailAccount, exc: Exception, report: SyncReport) -> None:
     report.error = error_message(exc)
-    report.error_code = getattr(exc, "code", "internal")
+    report.error_code = (
+        "credentials" if isinstance(exc, CredentialError) else getattr(exc, "code", "internal")
+    )
     if isinstance(exc, USER_ERRORS):
         log.info("account %s: sync failed: %s", account.pk, report.error_code)
     elif isinstance(exc, errors.MailServerError):
