@@ -147,6 +147,9 @@ def mail_account_add(
             raise
     account.save()
     log.info("user %s added mail account %s (%s)", user.pk, account.pk, protocol)
+    from .sync import account_sync_queue  # sync imports stores, which imports this module
+
+    account_sync_queue([account])  # its local index starts filling at once
     return account
 
 
