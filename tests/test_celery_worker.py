@@ -53,7 +53,8 @@ def throwaway_database(tmp_path: Path):
 
         name = f"postfach_e2e_{secrets.token_hex(4)}"
         server, _, _ = url.rpartition("/")
-        with psycopg.connect(url, autocommit=True) as admin:
+        maintenance = f"{server}/postgres"  # as Django's test runner does: the named one may not exist
+        with psycopg.connect(maintenance, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
         try:
 
@@ -63,7 +64,7 @@ def throwaway_database(tmp_path: Path):
 
             yield f"{server}/{name}", query
         finally:
-            with psycopg.connect(url, autocommit=True) as admin:
+            with psycopg.connect(maintenance, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     else:
         path = tmp_path / "e2e.sqlite3"
