@@ -22,6 +22,13 @@ def test_a_cid_image_shows_inside_the_sandboxed_body(page, live_server, dovecot,
     logo = page.frame_locator("iframe.message-body").get_by_alt_text("Logo")
     expect(logo).to_be_visible()
     expect(logo).to_have_attribute("src", re.compile(r"^/mail/inline/"))
-    # naturalWidth is 0 for an image the browser could not load or decode.
-    assert logo.evaluate("img => img.complete && img.naturalWidth") == 8
+    # naturalWidth is 0 for an image the browser could not load or decode; wait for the
+    # load to end either way (a busy machine may still be fetching it).
+    width = logo.evaluate(
+        """img => img.complete ? img.naturalWidth : new Promise(done => {
+             img.addEventListener("load", () => done(img.naturalWidth));
+             img.addEventListener("error", () => done(0));
+           })"""
+    )
+    assert width == 8
     assert page.watch.foreign == []
