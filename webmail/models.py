@@ -89,6 +89,10 @@ class IndexedMessage(models.Model):
     preview = models.CharField(_("preview"), max_length=PREVIEW_LENGTH, blank=True)
     # The text search looks at (body text start, bounded); search may fill it differently.
     search_text = models.TextField(_("search text"), blank=True)
+    # What full-text search matches: sender, recipients, subject and search_text, folded
+    # by webmail.search_fold. The FTS5 table (SQLite) or the GIN index (PostgreSQL) made
+    # in migration 0002 index this column.
+    search_document = models.TextField(_("search document"), blank=True)
 
     class Meta:
         verbose_name = _("indexed message")

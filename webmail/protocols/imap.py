@@ -15,7 +15,7 @@ import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from imapclient import IMAPClient
@@ -434,6 +434,37 @@ class ImapStore:
             criteria = ["UID", f"1:{below - 1}"] if below is not None else ["ALL"]
             found = self._client.search(criteria)
         return sorted(uid for uid in found if below is None or uid < below)
+
+    def message_search(
+        self,
+        folder: str,
+        *,
+        words: Sequence[str],
+        unseen: bool = False,
+        flagged: bool = False,
+        since: date | None = None,
+        before: date | None = None,
+    ) -> tuple[int, list[int]]:
+        """UID SEARCH CHARSET UTF-8 on the EXAMINEd folder: the UIDs of messages holding
+        each of `words` in their headers or body (TEXT), unread/flagged, sent (Date:
+        header) in [since, before), as the index's dates are. Returns the folder's UIDVALIDITY with the UIDs, ascending.
+        Every word goes as its own argument (imapclient quotes it, or sends a literal for
+        8-bit text); callers pass words of atom characters only (search_fold)."""
+        criteria: list[Any] = []
+        for word in words:
+            criteria += ["TEXT", word]
+        if unseen:
+            criteria.append("UNSEEN")
+        if flagged:
+            criteria.append("FLAGGED")
+        if since is not None:
+            criteria += ["SENTSINCE", since]
+        if before is not None:
+            criteria += ["SENTBEFORE", before]
+        with self._talking():
+            selected = self._select(folder, readonly=True)
+            found = self._client.search(criteria or ["ALL"], charset="UTF-8")
+        return _uidvalidity(selected), sorted(int(uid) for uid in found)
 
     def message_append(
         self,

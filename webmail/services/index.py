@@ -18,6 +18,7 @@ from django.db.models import Q
 from accounts.models import MailAccount
 from webmail.models import MESSAGE_ID_LENGTH, PREVIEW_LENGTH, IndexedFolder, IndexedMessage
 from webmail.protocols.store import Address, FolderState, IndexEntry
+from webmail.search_fold import document_fold
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,14 @@ def _row(folder: IndexedFolder, entry: IndexEntry) -> IndexedMessage:
         has_attachments=summary.has_attachments,
         preview=entry.text[:PREVIEW_LENGTH],
         search_text=entry.text[:SEARCH_TEXT_LENGTH],
+        search_document=document_fold(
+            sender.name if sender else "",
+            sender.addr if sender else "",
+            ", ".join(str(a) for a in summary.recipients),
+            ", ".join(str(a) for a in entry.cc),
+            summary.subject,
+            entry.text[:SEARCH_TEXT_LENGTH],
+        ),
         **_flag_columns(summary.flags),
     )
 
@@ -83,7 +92,7 @@ def _row(folder: IndexedFolder, entry: IndexEntry) -> IndexedMessage:
 _UPDATED = [
     "message_id", "in_reply_to", "references", "subject", "from_name", "from_addr", "to",
     "cc", "date", "internal_date", "size", "flags", "seen", "flagged", "answered",
-    "has_attachments", "preview", "search_text",
+    "has_attachments", "preview", "search_text", "search_document",
 ]  # fmt: skip
 
 

@@ -1,0 +1,315 @@
+"""Searching mail: the local index's full-text search, and the server's IMAP SEARCH for
+what the index does not hold yet.
+
+Words match sender (name and address), recipients (To, Cc), subject and the start of the
+body text that the sync keeps (services.sync.TEXT_BYTES), folded by webmail.search_fold so
+that `Grüße`, `grüße`, `GRÜSSE` and `Gruesse` are one word. Every word must match; the
+last one also as a prefix while it is being typed. Results come newest first (by the Date
+header), 50 to a page; ranking would have to score every match before the first page,
+and readers of mail look for "that message from last week", not for the best match.
+
+A folder the index does not hold completely (its first sync still running, or messages
+whose body text the sync found none of) is also searched on the server, in that folder
+only; the page says so. Those results are ordered by UID (arrival), as the server's list.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import BooleanField, F, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+
+from accounts.models import MailAccount, User
+from webmail.mime.headers import address_list
+from webmail.models import IndexedFolder, IndexedMessage
+from webmail.protocols.errors import MailServerError
+from webmail.protocols.store import Address, MessageSummary
+from webmail.search_fold import Term, query_terms, server_words
+from webmail.search_schema import FTS_TABLE, PG_VECTOR
+
+from .stores import store_open
+
+log = logging.getLogger(__name__)
+
+
+class Scope:
+    FOLDER = "folder"
+    ALL = "all"
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str = ""
+    scope: str = Scope.FOLDER  # Scope.FOLDER: `folder` of `account`; Scope.ALL: every account
+    account: MailAccount | None = None
+    folder: str = "INBOX"
+    unread: bool = False
+    flagged: bool = False
+    attachments: bool = False
+    date_from: date | None = None  # inclusive, in the reader's time zone
+    date_to: date | None = None  # inclusive
+    page: int = 1
+
+    @property
+    def terms(self) -> list[Term]:
+        return query_terms(self.text)
+
+    @property
+    def has_filters(self) -> bool:
+        return bool(
+            self.unread or self.flagged or self.attachments or self.date_from or self.date_to
+        )
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    summary: MessageSummary
+    account_id: int
+    account_email: str
+    folder: str
+    uidvalidity: int
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    query: SearchQuery
+    hits: list[SearchHit] = field(default_factory=list)
+    total: int = 0
+    page_number: int = 1
+    page_count: int = 1
+    empty_query: bool = False  # nothing to search for: the page shows a hint instead
+    from_server: bool = False  # some results came from the server's IMAP SEARCH
+    server_failed: bool = False  # the server should have been asked but could not be
+    folders_incomplete: int = 0  # scope ALL: folders whose first sync is not done
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page_number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page_number < self.page_count
+
+
+def mail_search(user: User, query: SearchQuery) -> SearchPage:
+    """One page of the user's messages matching `query`. Reads only: flags are untouched
+    and the server is only EXAMINEd. Another user's account in `query` finds nothing."""
+    if not query.terms and not query.has_filters:
+        return SearchPage(query=query, empty_query=True)
+    if query.scope == Scope.ALL:
+        rows = _matching(query, IndexedMessage.objects.filter(folder__account__user=user))
+        incomplete = IndexedFolder.objects.filter(
+            account__user=user, selectable=True, fully_indexed=False
+        ).count()
+        return _index_page(query, rows, folders_incomplete=incomplete)
+    account = query.account
+    if account is None or account.user_id != user.pk:
+        return SearchPage(query=query)
+    folder = IndexedFolder.objects.filter(account=account, name=query.folder).first()
+    rows = IndexedMessage.objects.filter(folder__account=account, folder__name=query.folder)
+    if account.protocol == MailAccount.Protocol.IMAP and _needs_server(query, folder):
+        return _mixed_page(query, account, folder, rows)
+    return _index_page(query, _matching(query, rows))
+
+
+# -- the local index -----------------------------------------------------------------------
+
+
+def _matching(query: SearchQuery, rows: QuerySet) -> QuerySet:
+    rows = rows.filter(folder__selectable=True)
+    if query.unread:
+        rows = rows.filter(seen=False)
+    if query.flagged:
+        rows = rows.filter(flagged=True)
+    if query.attachments:
+        rows = rows.filter(has_attachments=True)
+    if query.date_from:
+        rows = rows.filter(date__gte=_day_start(query.date_from))
+    if query.date_to:
+        rows = rows.filter(date__lt=_day_start(query.date_to + timedelta(days=1)))
+    terms = query.terms
+    if terms:
+        rows = rows.filter(_text_match(terms))
+    return rows
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
+def _text_match(terms: list[Term]) -> Q:
+    """The database's full-text match of every term (see webmail.search_schema). The
+    words are folded letters and digits only, and go as parameters all the same."""
+    if connection.vendor == "sqlite":
+        return Q(id__in=RawSQL(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s",
+                               [_fts5_query(terms)]))  # fmt: skip
+    if connection.vendor == "postgresql":
+        parts, params = [], []
+        for term in terms:
+            text = " <-> ".join(term.words) + (":*" if term.prefix else "")
+            parts.append(
+                "(to_tsquery('german'::regconfig, %s) || to_tsquery('simple'::regconfig, %s))"
+            )
+            params += [text, text]
+        vector = PG_VECTOR.format(column='"webmail_indexedmessage"."search_document"')
+        return Q(RawSQL(f"{vector} @@ ({' && '.join(parts)})", params, output_field=BooleanField()))
+    match = Q()  # another database: no full-text index, a scan of the documents
+    for term in terms:
+        match &= Q(search_document__contains=" ".join(term.words))
+    return match
+
+
+def _fts5_query(terms: list[Term]) -> str:
+    # Each term a quoted phrase: inside quotes NEAR, AND, OR and * are words, not syntax.
+    return " ".join(
+        '"' + " ".join(term.words).replace('"', '""') + '"' + ("*" if term.prefix else "")
+        for term in terms
+    )
+
+
+_ROW_COLUMNS = [
+    "uid", "subject", "from_name", "from_addr", "to", "date", "internal_date", "size",
+    "flags", "has_attachments", "folder__name", "folder__uidvalidity", "folder__account_id",
+    "folder__account__email",
+]  # fmt: skip
+
+
+def _page_bounds(total: int, page: int) -> tuple[int, int]:
+    page_count = max(1, math.ceil(total / settings.MAIL_PAGE_SIZE))
+    return min(max(1, page), page_count), page_count
+
+
+def _index_page(query: SearchQuery, rows: QuerySet, *, folders_incomplete: int = 0) -> SearchPage:
+    total = rows.count()
+    page, page_count = _page_bounds(total, query.page)
+    size = settings.MAIL_PAGE_SIZE
+    found = (
+        rows.select_related("folder__account")
+        .only(*_ROW_COLUMNS)
+        .order_by(F("date").desc(nulls_last=True), "-id")[(page - 1) * size : page * size]
+    )
+    return SearchPage(
+        query=query,
+        hits=[_hit(row) for row in found],
+        total=total,
+        page_number=page,
+        page_count=page_count,
+        folders_incomplete=folders_incomplete,
+    )
+
+
+def _summary(row: IndexedMessage) -> MessageSummary:
+    sender = Address(name=row.from_name, addr=row.from_addr)
+    return MessageSummary(
+        uid=row.uid,
+        subject=row.subject,
+        sender=sender if (sender.name or sender.addr) else None,
+        recipients=tuple(address_list(row.to)),
+        date=row.date,
+        internal_date=row.internal_date,
+        size=row.size,
+        flags=frozenset(row.flags.split()),
+        has_attachments=row.has_attachments,
+    )
+
+
+def _hit(row: IndexedMessage) -> SearchHit:
+    return SearchHit(
+        summary=_summary(row),
+        account_id=row.folder.account_id,
+        account_email=row.folder.account.email,
+        folder=row.folder.name,
+        uidvalidity=row.folder.uidvalidity,
+    )
+
+
+# -- with the server's help ----------------------------------------------------------------
+
+
+def _needs_server(query: SearchQuery, folder: IndexedFolder | None) -> bool:
+    """The index cannot answer alone: the folder is not (fully) indexed, or words are
+    sought and some of its messages have no body text in the index."""
+    if folder is None or not folder.fully_indexed:
+        return True
+    return bool(query.terms) and folder.messages_indexed.filter(search_text="").exists()
+
+
+def _mixed_page(
+    query: SearchQuery, account: MailAccount, folder: IndexedFolder | None, rows: QuerySet
+) -> SearchPage:
+    """UIDs from the index and from the server's IMAP SEARCH, newest (highest UID) first;
+    the server's answer counts only for messages the index holds no body text of. The
+    page's summaries come from the index where it has them, else from the server."""
+    size = settings.MAIL_PAGE_SIZE
+    try:
+        with store_open(account) as store:
+            uidvalidity, server_uids = store.message_search(
+                query.folder,
+                words=server_words(query.text),
+                unseen=query.unread,
+                flagged=query.flagged,
+                since=query.date_from,
+                before=query.date_to + timedelta(days=1) if query.date_to else None,
+            )
+            if folder is None or folder.uidvalidity != uidvalidity:
+                rows = rows.none()  # the index is of an older incarnation of the folder
+            local = set(_matching(query, rows).values_list("uid", flat=True))
+            judged = set(rows.exclude(search_text="").values_list("uid", flat=True))
+            from_server = set(server_uids) - judged
+            uids = sorted(local | from_server, reverse=True)
+            page, page_count = _page_bounds(len(uids), query.page)
+            wanted = uids[(page - 1) * size : page * size]
+            indexed = {
+                row.uid: _summary(row)
+                for row in rows.filter(uid__in=wanted).only(*_ROW_COLUMNS[:10])
+            }
+            missing = [uid for uid in wanted if uid not in indexed]
+            fetched = {
+                entry.summary.uid: entry.summary
+                for entry in store.messages_index(
+                    query.folder, missing, uidvalidity=uidvalidity, text_bytes=0
+                )
+            } if missing else {}  # fmt: skip
+    except MailServerError as exc:
+        log.info("account %s: server search failed (%s)", account.pk, type(exc).__name__)
+        return _server_failed(query, rows)
+    summaries = [indexed.get(uid) or fetched.get(uid) for uid in wanted]
+    hits = [
+        SearchHit(
+            summary=summary,
+            account_id=account.pk,
+            account_email=account.email,
+            folder=query.folder,
+            uidvalidity=uidvalidity,
+        )
+        for summary in summaries
+        if summary is not None and (summary.has_attachments or not query.attachments)
+    ]
+    return SearchPage(
+        query=query,
+        hits=hits,
+        total=len(uids),
+        page_number=page,
+        page_count=page_count,
+        from_server=True,
+    )
+
+
+def _server_failed(query: SearchQuery, rows: QuerySet) -> SearchPage:
+    """The server could not be asked: what the index alone finds, and a note saying so."""
+    page = _index_page(query, _matching(query, rows))
+    return SearchPage(
+        query=query,
+        hits=page.hits,
+        total=page.total,
+        page_number=page.page_number,
+        page_count=page.page_count,
+        server_failed=True,
+    )
