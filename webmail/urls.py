@@ -11,6 +11,7 @@ from webmail.views import (
     image_proxy,
     mailbox,
     message,
+    search,
     settings,
     sync,
 )
@@ -21,6 +22,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="mail_home", permanent=False)),
     path("mail/", mailbox.mail_home, name="mail_home"),
     path("mail/image-proxy/", image_proxy.image_proxy, name="image_proxy"),
+    path("mail/search/", search.search_view, name="mail_search"),
     path("mail/inline/<str:token>/", message.inline_part_view, name="inline_part"),
     path("mail/<int:account_id>/", mailbox.folder_view, name="folder"),
     path("mail/<int:account_id>/messages/", actions.messages_action, name="messages_action"),

@@ -17,6 +17,7 @@ from tests.dovecot import new_mail_user
 from tests.personas import account_for
 from webmail.protocols.store import Address
 from webmail.services.contacts import contacts_collect
+from webmail.services.sync import account_sync
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -113,5 +114,45 @@ def test_the_quota_warnings_have_no_serious_accessibility_findings(
     page.goto(f"{live_server.url}/settings/accounts/")
     expect(page.locator(".quota-notice")).to_have_count(2)
     findings["mail accounts with quotas"] = _audit(page)
+    found = {name: result for name, result in findings.items() if result}
+    assert found == {}, json.dumps(found, indent=1)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_search_page_has_no_serious_accessibility_findings(
+    page, live_server, dovecot, scheme, settings
+):
+    """The search box in the list header, the search page with results and the server
+    notice, and with the hint an empty query gets."""
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
+    settings.REDIS_KEY_PREFIX = f"postfach-test-axe-search-{scheme}:"
+    user = User.objects.create_user(f"axe-search-{scheme}", password="axe-password-1")
+    mail_user = new_mail_user(dovecot, "axesearch")
+    mail_user.append_many(
+        "INBOX",
+        [
+            "From: Jürgen Weiß <j@beispiel.de>\r\nSubject: Grüße aus der Straße\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\nViele Grüße!\r\n".encode(),
+            b"From: Anna <anna@example.org>\r\nSubject: Rechnung\r\n\r\nAnbei.\r\n",
+        ],
+    )
+    account = account_for(user, dovecot, mail_user)
+    assert account_sync(account).complete
+    page.emulate_media(color_scheme=scheme)
+    _sign_in(page, live_server, f"axe-search-{scheme}", "axe-password-1")
+    findings = {}
+    page.goto(f"{live_server.url}/mail/{account.pk}/")
+    page.keyboard.press("/")
+    expect(page.locator("#list-search-text")).to_be_focused()
+    page.keyboard.type("GRÜSSE")
+    page.keyboard.press("Enter")
+    expect(page.locator(".search-results .row-subject")).to_have_text(["Grüße aus der Straße"])
+    findings["search results"] = _audit(page)
+    account.indexed_folders.filter(name="INBOX").update(fully_indexed=False)
+    page.goto(f"{live_server.url}/mail/search/?q=Rechnung&scope=folder&account={account.pk}&unread=1")
+    expect(page.get_by_text("results for them come from the server")).to_be_visible()
+    findings["search with server results"] = _audit(page)
+    page.goto(f"{live_server.url}/mail/search/?q=&scope=all")
+    findings["search hint"] = _audit(page)
     found = {name: result for name, result in findings.items() if result}
     assert found == {}, json.dumps(found, indent=1)
