@@ -232,3 +232,10 @@ def test_lost_triggers_are_put_back_and_the_index_rebuilt(alice, account):
     assert search_schema_ensure(connection)
     assert not search_schema_ensure(connection)
     assert subjects(search(alice, account, "Oktoberfest")) == ["GRÜSSE AUS MÜNCHEN"]
+
+
+def test_counting_stops_at_the_limit(alice, account, monkeypatch):
+    monkeypatch.setattr("webmail.services.search.COUNT_LIMIT", 2)
+    page = search(alice, account, "alice")
+    assert page.more and page.total == 2 and page.page_count == 1
+    assert not search(alice, account, "Grüße").more

@@ -38,6 +38,8 @@ from .stores import store_open
 
 log = logging.getLogger(__name__)
 
+COUNT_LIMIT = 1000  # matches counted; counting 80,000 matches of a common word takes 0.4 s
+
 
 class Scope:
     FOLDER = "folder"
@@ -88,6 +90,7 @@ class SearchPage:
     from_server: bool = False  # some results came from the server's IMAP SEARCH
     server_failed: bool = False  # the server should have been asked but could not be
     folders_incomplete: int = 0  # scope ALL: folders whose first sync is not done
+    more: bool = False  # more than `total` (COUNT_LIMIT) matches: not all pages are offered
 
     @property
     def has_previous(self) -> bool:
@@ -187,7 +190,9 @@ def _page_bounds(total: int, page: int) -> tuple[int, int]:
 
 
 def _index_page(query: SearchQuery, rows: QuerySet, *, folders_incomplete: int = 0) -> SearchPage:
-    total = rows.count()
+    total = rows[: COUNT_LIMIT + 1].count()
+    more = total > COUNT_LIMIT
+    total = min(total, COUNT_LIMIT)
     page, page_count = _page_bounds(total, query.page)
     size = settings.MAIL_PAGE_SIZE
     found = (
@@ -202,6 +207,7 @@ def _index_page(query: SearchQuery, rows: QuerySet, *, folders_incomplete: int =
         page_number=page,
         page_count=page_count,
         folders_incomplete=folders_incomplete,
+        more=more,
     )
 
 
@@ -311,5 +317,6 @@ def _server_failed(query: SearchQuery, rows: QuerySet) -> SearchPage:
         total=page.total,
         page_number=page.page_number,
         page_count=page.page_count,
+        more=page.more,
         server_failed=True,
     )
