@@ -22,22 +22,19 @@ from django.db.models.functions import Least
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import MailAccount
-from webmail.mime.headers import address_list
 from webmail.mime.model import ParsedMessage, PartContent
 from webmail.mime.parse import message_parse, message_part
 from webmail.models import IndexedFolder, IndexedMessage
 from webmail.protocols.errors import FolderNotFound, MailServerError, MessageNotFound
 from webmail.protocols.store import (
-    Address,
     FolderInfo,
     FolderPage,
     MailStore,
-    MessageSummary,
     Quota,
     RawMessage,
 )
 from webmail.sanitize import SANITIZER_VERSION, SanitizedHtml, html_sanitize, text_to_html
-from webmail.services.index import index_flags_changed
+from webmail.services.index import index_flags_changed, indexed_summary
 from webmail.services.stores import store_open
 
 log = logging.getLogger(__name__)
@@ -170,21 +167,6 @@ _SUMMARY_COLUMNS = [
 ]  # fmt: skip
 
 
-def _indexed_summary(row: IndexedMessage) -> MessageSummary:
-    sender = Address(name=row.from_name, addr=row.from_addr)
-    return MessageSummary(
-        uid=row.uid,
-        subject=row.subject,
-        sender=sender if (sender.name or sender.addr) else None,
-        recipients=tuple(address_list(row.to)),
-        date=row.date,
-        internal_date=row.internal_date,
-        size=row.size,
-        flags=frozenset(row.flags.split()),
-        has_attachments=row.has_attachments,
-    )
-
-
 def _mailbox_from_index(entries: list[FolderEntry], row: IndexedFolder, page: int) -> MailboxView:
     """One page newest first (by UID, which is arrival order, as the server's list is),
     counted from the folder's row rather than by a COUNT over its messages."""
@@ -206,7 +188,7 @@ def _mailbox_from_index(entries: list[FolderEntry], row: IndexedFolder, page: in
             uidvalidity=row.uidvalidity,
             total=row.messages,
             offset=offset,
-            summaries=[_indexed_summary(message) for message in messages],
+            summaries=[indexed_summary(message) for message in messages],
         ),
         page_number=page,
         page_count=page_count,

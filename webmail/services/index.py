@@ -16,8 +16,9 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 
 from accounts.models import MailAccount
+from webmail.mime.headers import address_list
 from webmail.models import MESSAGE_ID_LENGTH, PREVIEW_LENGTH, IndexedFolder, IndexedMessage
-from webmail.protocols.store import Address, FolderState, IndexEntry
+from webmail.protocols.store import Address, FolderState, IndexEntry, MessageSummary
 from webmail.search_fold import document_fold
 
 log = logging.getLogger(__name__)
@@ -336,3 +337,18 @@ def index_folder_added(*, account: MailAccount, folder: str, delimiter: str | No
             account=account, name=folder, defaults={"delimiter": delimiter or ""}
         )
 
+
+def indexed_summary(row: IndexedMessage) -> MessageSummary:
+    """A row of the index as the same summary the server's list gives."""
+    sender = Address(name=row.from_name, addr=row.from_addr)
+    return MessageSummary(
+        uid=row.uid,
+        subject=row.subject,
+        sender=sender if (sender.name or sender.addr) else None,
+        recipients=tuple(address_list(row.to)),
+        date=row.date,
+        internal_date=row.internal_date,
+        size=row.size,
+        flags=frozenset(row.flags.split()),
+        has_attachments=row.has_attachments,
+    )

@@ -27,13 +27,13 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts.models import MailAccount, User
-from webmail.mime.headers import address_list
 from webmail.models import IndexedFolder, IndexedMessage
 from webmail.protocols.errors import MailServerError
-from webmail.protocols.store import Address, MessageSummary
+from webmail.protocols.store import MessageSummary
 from webmail.search_fold import Term, query_terms, server_words
 from webmail.search_schema import FTS_TABLE, PG_VECTOR
 
+from .index import indexed_summary
 from .stores import store_open
 
 log = logging.getLogger(__name__)
@@ -211,24 +211,9 @@ def _index_page(query: SearchQuery, rows: QuerySet, *, folders_incomplete: int =
     )
 
 
-def _summary(row: IndexedMessage) -> MessageSummary:
-    sender = Address(name=row.from_name, addr=row.from_addr)
-    return MessageSummary(
-        uid=row.uid,
-        subject=row.subject,
-        sender=sender if (sender.name or sender.addr) else None,
-        recipients=tuple(address_list(row.to)),
-        date=row.date,
-        internal_date=row.internal_date,
-        size=row.size,
-        flags=frozenset(row.flags.split()),
-        has_attachments=row.has_attachments,
-    )
-
-
 def _hit(row: IndexedMessage) -> SearchHit:
     return SearchHit(
-        summary=_summary(row),
+        summary=indexed_summary(row),
         account_id=row.folder.account_id,
         account_email=row.folder.account.email,
         folder=row.folder.name,
@@ -273,7 +258,7 @@ def _mixed_page(
             page, page_count = _page_bounds(len(uids), query.page)
             wanted = uids[(page - 1) * size : page * size]
             indexed = {
-                row.uid: _summary(row)
+                row.uid: indexed_summary(row)
                 for row in rows.filter(uid__in=wanted).only(*_ROW_COLUMNS[:10])
             }
             missing = [uid for uid in wanted if uid not in indexed]
