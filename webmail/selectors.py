@@ -445,3 +445,32 @@ def sync_status(*, account: MailAccount) -> SyncStatus:
         error_at=account.sync_error_at,
         last_synced_at=account.last_synced_at,
     )
+
+
+@dataclass(frozen=True)
+class AccountUnread:
+    account_id: int
+    email: str
+    unread_inbox: int
+    folders: dict[str, int]  # folder name -> unseen, as the last sync saw it
+
+
+def unread_counts(*, user) -> list[AccountUnread]:
+    """Unread messages per folder of every account of `user`, from the index alone: the
+    page polls this, so it must never wait for a mail server."""
+    accounts = list(user.mail_accounts.order_by("pk").values_list("pk", "email"))
+    folders: dict[int, dict[str, int]] = {pk: {} for pk, _email in accounts}
+    rows = IndexedFolder.objects.filter(account__user=user, selectable=True).values_list(
+        "account_id", "name", "unseen"
+    )
+    for account_id, name, unseen in rows:
+        folders[account_id][name] = unseen
+    return [
+        AccountUnread(
+            account_id=pk,
+            email=email,
+            unread_inbox=folders[pk].get("INBOX", 0),
+            folders=folders[pk],
+        )
+        for pk, email in accounts
+    ]

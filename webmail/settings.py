@@ -202,6 +202,8 @@ if envbool("BEHIND_PROXY", False):
 # Mail servers.
 MAIL_CONNECT_TIMEOUT = envint("MAIL_CONNECT_TIMEOUT", 10)  # seconds, per connect and per command
 MAIL_PAGE_SIZE = envint("MAIL_PAGE_SIZE", 50)
+# How often an open mail page asks the index for unread counts (GET /mail/counts/).
+LIVE_POLL_SECONDS = envint("LIVE_POLL_SECONDS", 15)
 # The most of one message a page fetches and parses: of a larger one only this many of its
 # first bytes (headers and the start of the text; no attachments). The original download
 # is always whole.

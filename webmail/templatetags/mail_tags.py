@@ -1,6 +1,7 @@
 from datetime import datetime
 
 from django import template
+from django.conf import settings
 from django.utils import formats, timezone
 from django.utils.translation import gettext
 
@@ -66,3 +67,9 @@ def problem_text(problem) -> str:
     if template is None:
         return problem
     return gettext(template).format(**problem.params)
+
+
+@register.simple_tag
+def live_poll_seconds() -> int:
+    """The interval of the unread-count poll (static/js/live.js)."""
+    return settings.LIVE_POLL_SECONDS
