@@ -17,7 +17,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.db.models.functions import Least
 from django.utils.translation import gettext_lazy as _
 
@@ -30,6 +30,7 @@ from webmail.protocols.store import (
     FolderInfo,
     FolderPage,
     MailStore,
+    MessageSummary,
     Quota,
     RawMessage,
 )
@@ -474,3 +475,57 @@ def unread_counts(*, user) -> list[AccountUnread]:
         )
         for pk, email in accounts
     ]
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    """A message of "All inboxes", with the account it belongs to."""
+
+    summary: MessageSummary
+    account_id: int
+    account_email: str
+    uidvalidity: int
+
+
+@dataclass(frozen=True)
+class AllInboxesPage:
+    rows: list[InboxRow]
+    total: int
+    page_number: int
+    page_count: int
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page_number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page_number < self.page_count
+
+
+def all_inboxes_page(*, user, page: int) -> AllInboxesPage:
+    """The INBOX of every account of `user` as one list, newest first, from the index
+    (MAIL_PAGE_SIZE a page): no mail server is asked."""
+    rows = IndexedMessage.objects.filter(folder__account__user=user, folder__name="INBOX")
+    total = rows.count()
+    size = settings.MAIL_PAGE_SIZE
+    page_count = max(1, math.ceil(total / size))
+    page = max(1, min(page, page_count))
+    newest_first = rows.select_related("folder__account").order_by(
+        F("date").desc(nulls_last=True), "-id"
+    )
+    found = newest_first[(page - 1) * size : page * size]
+    return AllInboxesPage(
+        rows=[
+            InboxRow(
+                summary=indexed_summary(row),
+                account_id=row.folder.account_id,
+                account_email=row.folder.account.email,
+                uidvalidity=row.folder.uidvalidity,
+            )
+            for row in found
+        ],
+        total=total,
+        page_number=page,
+        page_count=page_count,
+    )

@@ -17,23 +17,30 @@
     function show(counts) {
       var total = counts.total_unread || 0;
       document.title = total > 0 ? "(" + total + ") " + base : base;
-      var mine = (counts.accounts || []).filter(function (a) {
-        return a.account_id === accountId;
-      })[0];
-      if (!mine) return;
-      var badges = nav.querySelectorAll("[data-unread-folder]");
-      Array.prototype.forEach.call(badges, function (badge) {
-        var name = badge.getAttribute("data-unread-folder");
-        if (!Object.prototype.hasOwnProperty.call(mine.folders, name)) return;
-        var unseen = mine.folders[name];
-        badge.textContent = unseen > 0 ? String(unseen) : "";
-        badge.hidden = !(unseen > 0);
+      each("[data-unread-total]", function (badge) {
+        setBadge(badge, total);
       });
-      var all = document.querySelectorAll("[data-unread-total]");
-      Array.prototype.forEach.call(all, function (badge) {
-        badge.textContent = total > 0 ? String(total) : "";
-        badge.hidden = !(total > 0);
+      (counts.accounts || []).forEach(function (account) {
+        each('[data-unread-account="' + account.account_id + '"]', function (badge) {
+          setBadge(badge, account.unread_inbox);
+        });
+        if (account.account_id !== accountId) return;
+        each("[data-unread-folder]", function (badge) {
+          var name = badge.getAttribute("data-unread-folder");
+          if (Object.prototype.hasOwnProperty.call(account.folders, name)) {
+            setBadge(badge, account.folders[name]);
+          }
+        });
       });
+    }
+
+    function each(selector, fn) {
+      Array.prototype.forEach.call(document.querySelectorAll(selector), fn);
+    }
+
+    function setBadge(badge, count) {
+      badge.textContent = count > 0 ? String(count) : "";
+      badge.hidden = !(count > 0);
     }
 
     function poll() {

@@ -46,5 +46,6 @@ def test_new_mail_changes_the_badge_and_the_title_without_a_reload(
 
     expect(badge).to_have_text("2", timeout=20_000)
     expect(page).to_have_title(re.compile(r"^\(2\) Inbox – "), timeout=20_000)
+    expect(page.locator(".all-inboxes [data-unread-total]")).to_have_text("2")
     assert page.evaluate("window.__not_reloaded") is True
     assert page.watch.foreign == []

@@ -73,3 +73,11 @@ def problem_text(problem) -> str:
 def live_poll_seconds() -> int:
     """The interval of the unread-count poll (static/js/live.js)."""
     return settings.LIVE_POLL_SECONDS
+
+
+@register.simple_tag
+def inbox_unread_total(user) -> int:
+    """Unread messages in the INBOXes of every account of `user`, from the index."""
+    from webmail.selectors import unread_counts
+
+    return sum(a.unread_inbox for a in unread_counts(user=user))
