@@ -5,6 +5,10 @@ layer and the views show `user_message` (a plain sentence, never a password or a
 trace). Each carries a stable `code` for tests and logs.
 """
 
+import socket
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -93,3 +97,25 @@ class NotSupported(MailServerError):
     """The server lacks an extension this needs to be done safely (UIDPLUS, for example)."""
 
     code = "not_supported"
+
+
+@contextmanager
+def network_errors_classified(settings: ServerSettings) -> Iterator[None]:
+    """Turns what the network does (no such name, refused, TLS, time-out) into the classes
+    above, the same for every protocol. Each protocol wraps this in its own handler for
+    what is left (its library's errors, a reset connection): those come out here as they
+    went in. The details name the host only: never a password, never server text."""
+    where = f"{settings.host}:{settings.port}"
+    try:
+        yield
+    except MailServerError:
+        raise
+    except socket.gaierror as exc:
+        raise HostNotFound(settings.host) from exc
+    except ConnectionRefusedError as exc:
+        raise ConnectionRefused(where) from exc
+    except (ssl.SSLError, ssl.CertificateError) as exc:
+        # Also what TLS against a plaintext port looks like (WRONG_VERSION_NUMBER).
+        raise TlsFailed(f"{where}: {getattr(exc, 'reason', None) or type(exc).__name__}") from exc
+    except TimeoutError as exc:  # socket.timeout is the same class since Python 3.10
+        raise TimedOut(where) from exc

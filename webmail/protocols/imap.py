@@ -10,7 +10,6 @@ BODY.PEEK), and nothing acts on a UID without checking the folder's UIDVALIDITY 
 from __future__ import annotations
 
 import re
-import socket
 import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,10 +29,8 @@ from webmail.mime.text import text_excerpt
 from .errors import (
     ActionRefused,
     AuthenticationFailed,
-    ConnectionRefused,
     FolderChanged,
     FolderNotFound,
-    HostNotFound,
     MailServerError,
     MessageNotFound,
     NotSupported,
@@ -41,6 +38,7 @@ from .errors import (
     ServerUnavailable,
     TimedOut,
     TlsFailed,
+    network_errors_classified,
 )
 from .hostnames import host_name_check
 from .store import (
@@ -197,18 +195,10 @@ def _classified(settings: ServerSettings) -> Iterator[None]:
     the host and the kind of failure only: never a password, never server text."""
     where = f"{settings.host}:{settings.port}"
     try:
-        yield
+        with network_errors_classified(settings):
+            yield
     except MailServerError:
         raise
-    except socket.gaierror as exc:
-        raise HostNotFound(settings.host) from exc
-    except ConnectionRefusedError as exc:
-        raise ConnectionRefused(where) from exc
-    except (ssl.SSLError, ssl.CertificateError) as exc:
-        # Also what TLS against a plaintext port looks like (WRONG_VERSION_NUMBER).
-        raise TlsFailed(f"{where}: {getattr(exc, 'reason', None) or type(exc).__name__}") from exc
-    except TimeoutError as exc:  # socket.timeout is the same class since Python 3.10
-        raise TimedOut(where) from exc
     except (OSError, IMAPClientError, EOFError, ValueError, RecursionError) as exc:
         # IMAPClientError covers NO/BAD replies, aborts and ProtocolError; ValueError and
         # RecursionError are what a malformed response can make the parser raise. (Our own

@@ -1,17 +1,15 @@
 """POP3: only the login check for now; fetching arrives with the POP3 issue."""
 
 import poplib
-import socket
 import ssl
 
 from .errors import (
     AuthenticationFailed,
-    ConnectionRefused,
-    HostNotFound,
+    MailServerError,
     ServerSettings,
     ServerUnavailable,
     TimedOut,
-    TlsFailed,
+    network_errors_classified,
 )
 from .hostnames import host_name_check
 
@@ -20,23 +18,18 @@ def pop3_login_check(settings: ServerSettings) -> None:
     """Connects, logs in and quits without touching a message (no DELE is ever sent here)."""
     host_name_check(settings.host)
     try:
-        if settings.security == "tls":
-            context = ssl.create_default_context()
-            conn = poplib.POP3_SSL(
-                settings.host, settings.port, timeout=settings.timeout, context=context
-            )
-        else:
-            conn = poplib.POP3(settings.host, settings.port, timeout=settings.timeout)
-            if settings.security == "starttls":
-                conn.stls(ssl.create_default_context())
-    except socket.gaierror as exc:
-        raise HostNotFound(settings.host) from exc
-    except ConnectionRefusedError as exc:
-        raise ConnectionRefused(f"{settings.host}:{settings.port}") from exc
-    except (ssl.SSLError, ssl.CertificateError) as exc:
-        raise TlsFailed(type(exc).__name__) from exc
-    except TimeoutError as exc:
-        raise TimedOut(f"{settings.host}:{settings.port}") from exc
+        with network_errors_classified(settings):
+            if settings.security == "tls":
+                context = ssl.create_default_context()
+                conn = poplib.POP3_SSL(
+                    settings.host, settings.port, timeout=settings.timeout, context=context
+                )
+            else:
+                conn = poplib.POP3(settings.host, settings.port, timeout=settings.timeout)
+                if settings.security == "starttls":
+                    conn.stls(ssl.create_default_context())
+    except MailServerError:
+        raise
     except (OSError, poplib.error_proto) as exc:
         raise ServerUnavailable(type(exc).__name__) from exc
     try:

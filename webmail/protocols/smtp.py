@@ -23,20 +23,18 @@ from __future__ import annotations
 import base64
 import re
 import smtplib
-import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .errors import (
     AuthenticationFailed,
-    ConnectionRefused,
-    HostNotFound,
     MailServerError,
     ServerSettings,
     ServerUnavailable,
     TimedOut,
     TlsFailed,
+    network_errors_classified,
 )
 from .hostnames import host_name_check
 
@@ -305,18 +303,10 @@ def _classified(settings: ServerSettings) -> Iterator[None]:
     host and the kind of failure only: never a password, never the server's greeting."""
     where = f"{settings.host}:{settings.port}"
     try:
-        yield
+        with network_errors_classified(settings):
+            yield
     except MailServerError:
         raise
-    except socket.gaierror as exc:
-        raise HostNotFound(settings.host) from exc
-    except ConnectionRefusedError as exc:
-        raise ConnectionRefused(where) from exc
-    except (ssl.SSLError, ssl.CertificateError) as exc:
-        # Also what TLS against a plaintext port looks like (WRONG_VERSION_NUMBER).
-        raise TlsFailed(f"{where}: {getattr(exc, 'reason', None) or type(exc).__name__}") from exc
-    except TimeoutError as exc:
-        raise TimedOut(where) from exc
     except smtplib.SMTPServerDisconnected as exc:
         if isinstance(exc.__context__, TimeoutError):  # smtplib hides a time-out this way
             raise TimedOut(where) from exc
