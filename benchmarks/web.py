@@ -1,0 +1,509 @@
+"""How fast the pages are: folder lists of 1,000 to 100,000 messages, opening a 100 KB HTML
+newsletter, and 50 signed-in users at once against gunicorn. Prints figures, asserts nothing.
+
+Run from the repository root:  .venv/bin/python benchmarks/web.py
+
+What it sets up, all throwaway: a Dovecot on 127.0.0.1 (tests/dovecot.py) with one user
+whose folders hold 1,000, 10,000 and 100,000 generated messages and whose INBOX holds the
+newsletter and the mail the load run reads; a new SQLite database under a temporary
+directory (or PostgreSQL with BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench,
+created and dropped: never point it at one that matters); a Django user with a
+MailAccount on that mailbox, and a full sync into the index (account_sync), so the lists
+come from the index as they do once the worker has synced.
+
+1. List page: the real folder view through django.test.Client, signed in: page 1 and the
+   last page of each folder, p50/p95 over BENCH_RUNS requests, and the 100k/1k ratio.
+2. Open the newsletter: the message page plus its body document, as a browser loads
+   them; cold (no sanitized body stored anywhere) and warm (the body cached), p50. The
+   message is made unread again before every open (outside the timing), so every open
+   is a first read that marks it \\Seen on the server, as opening new mail does.
+3. Load: gunicorn as the Procfile starts it, on a free port of 127.0.0.1, and BENCH_USERS
+   (50) signed-in users, each a thread with its own session, looping for BENCH_SECONDS
+   (60) over: a random page of the INBOX, a message of that page (page + body), a search
+   for a word, the unread counts; with a think time of up to BENCH_THINK seconds (0.5)
+   between clicks, then once more with none (saturation). Prints requests/s, p50/p99
+   per kind and in all, and errors (any status but 200, or a failed connection).
+
+Environment: BENCH_SIZES (1000,10000,100000: the list folders), BENCH_RUNS (40),
+BENCH_USERS, BENCH_SECONDS, BENCH_THINK, BENCH_LOAD_MESSAGES (2000: the load run's INBOX).
+"""
+
+from __future__ import annotations
+
+import http.client
+import math
+import os
+import random
+import re
+import shlex
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "1000,10000,100000").split(",")]
+RUNS = int(os.environ.get("BENCH_RUNS", "40"))
+USERS = int(os.environ.get("BENCH_USERS", "50"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
+THINK = float(os.environ.get("BENCH_THINK", "0.5"))
+LOAD_MESSAGES = int(os.environ.get("BENCH_LOAD_MESSAGES", "2000"))
+SEED = 7
+SEARCH_WORDS = ["Rechnung", "Termin", "invoice", "meeting", "Angebot", "Bericht", "Urlaub"]
+
+
+# -- set-up -------------------------------------------------------------------------------
+
+
+def django_setup(data_dir: Path) -> str:
+    """Settings for this process and the gunicorn it starts: the same database and the same
+    DATA_DIR (so the same secret key and credentials key), static files without a
+    manifest (no collectstatic needed), no Redis (nothing queued reaches a real worker)."""
+    url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{data_dir}/bench.sqlite3"
+    os.environ.update(
+        DATABASE_URL=url, DATA_DIR=str(data_dir), STATIC_MANIFEST="false",
+        DJANGO_SETTINGS_MODULE="webmail.settings", LOG_LEVEL="WARNING",
+    )  # fmt: skip
+    os.environ.pop("REDIS_URL", None)
+    warnings.filterwarnings("ignore", message="No directory at")  # whitenoise: no collectstatic
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    if url.startswith("postgres"):
+        connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+        os.environ["DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + connection.settings_dict["NAME"]
+    else:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+    return url
+
+
+def messages_plain(rng: random.Random, count: int, start: datetime) -> list[tuple]:
+    """`count` short text messages, oldest first, one minute apart (APPEND items)."""
+    names = "Anna Jürgen Carla Dieter Eva Fritz Gisela Hans Ines Karin Lukas Maria".split()
+    words = (
+        "Rechnung Termin Besprechung Projekt Bericht Urlaub Angebot Lieferung Vertrag "
+        "meeting invoice report schedule update release budget review deadline und der die "
+        "das mit für auf ist nicht ein eine wir sie es zu im bei von aus"
+    ).split()
+    items = []
+    for n in range(count):
+        name = rng.choice(names)
+        when = start + timedelta(minutes=n)
+        subject = " ".join(rng.choices(words[:19], k=rng.randint(2, 5)))
+        body = " ".join(rng.choices(words, k=rng.randint(40, 200)))
+        raw = (
+            f"From: {name} <{name.lower()}@example.org>\r\nTo: Bench <bench@example.org>\r\n"
+            f"Subject: {subject}\r\nDate: {format_datetime(when)}\r\n"
+            f"Message-ID: <bench-{n}-{rng.getrandbits(32)}@example.org>\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+        ).encode()
+        items.append((raw, ("\\Seen",) if rng.random() < 0.8 else (), when))
+    return items
+
+
+def newsletter(rng: random.Random, size: int = 100 * 1024) -> bytes:
+    """An HTML newsletter of about `size` bytes as mailing-list software writes them:
+    nested layout tables, inline styles on everything, remote images, tracked links."""
+    blocks = []
+    n = 0
+    while sum(len(b) for b in blocks) < size - 2000:
+        n += 1
+        track = f"https://click.news.example/ls/click?upn={rng.getrandbits(128):032x}"
+        text = " ".join(rng.choices(
+            "Angebot Woche Garten Rezept Frühling neue Kollektion jetzt entdecken gratis "
+            "Versand ab 30 Euro nur heute Rabatt Mitglieder lesen mehr über unsere".split(),
+            k=60,
+        ))  # fmt: skip
+        blocks.append(
+            f'<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
+            f'border="0" style="background-color:#ffffff;border-collapse:collapse;">'
+            f'<tr><td style="padding:24px 32px 8px 32px;font-family:Helvetica,Arial,'
+            f'sans-serif;font-size:20px;line-height:28px;color:#1a1a1a;font-weight:bold;">'
+            f"Artikel {n}: {text[:40]}</td></tr>"
+            f'<tr><td style="padding:0 32px;"><a href="{track}&amp;img={n}" target="_blank">'
+            f'<img src="https://img.news.example/{rng.getrandbits(64):016x}/{n}.jpg" '
+            f'width="536" height="240" alt="Bild {n}" style="display:block;width:100%;'
+            f'max-width:536px;height:auto;border:0;"></a></td></tr>'
+            f'<tr><td style="padding:12px 32px;font-family:Helvetica,Arial,sans-serif;'
+            f'font-size:15px;line-height:22px;color:#444444;"><p style="margin:0 0 12px 0;">'
+            f"{text}</p><p style=\"margin:0;\"><a href=\"{track}&amp;cta={n}\" "
+            f'style="background-color:#0b6e4f;color:#ffffff;padding:10px 18px;'
+            f'text-decoration:none;border-radius:4px;display:inline-block;">Weiterlesen '
+            f"&rarr;</a></p></td></tr></table>\n"
+        )
+    html = (
+        '<!DOCTYPE html><html lang="de"><head><meta charset="utf-8"><title>Newsletter</title>'
+        "<style>body{margin:0;padding:0}table{border-spacing:0}img{border:0}"
+        "@media (max-width:600px){.wrap{width:100%!important}}</style></head>"
+        '<body style="margin:0;background-color:#eeeeee;"><center><table class="wrap" '
+        'width="600" cellpadding="0" cellspacing="0" style="width:600px;">'
+        f"<tr><td>{''.join(blocks)}</td></tr></table>"
+        '<img src="https://open.news.example/o.gif?u=4711" width="1" height="1" alt="">'
+        "</center></body></html>"
+    )
+    return (
+        "From: Gartenfreunde <news@news.example>\r\nTo: Bench <bench@example.org>\r\n"
+        "Subject: Newsletter: Frühling im Garten\r\n"
+        f"Date: {format_datetime(datetime.now(UTC))}\r\nMessage-ID: <newsletter@news.example>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+    ).encode() + html.encode()
+
+
+def mailbox_fill(dovecot, rng: random.Random):
+    """The bench user's mailbox: INBOX (the load run's mail and the newsletter, newest)
+    and one folder per list size."""
+    from tests.dovecot import new_mail_user
+
+    user = new_mail_user(dovecot, prefix="bench", quota="0")
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    for size in SIZES:
+        started = time.perf_counter()
+        user.create_folder(_folder(size))
+        user.append_many(_folder(size), messages_plain(rng, size, start))
+        print(f"  {size:>7,} messages appended in {time.perf_counter() - started:5.1f} s")
+    user.append_many("INBOX", messages_plain(rng, LOAD_MESSAGES, start))
+    newsletter_uid = user.append("INBOX", newsletter(rng))
+    return user, newsletter_uid
+
+
+def _folder(size: int) -> str:
+    return f"Bench/{size}"
+
+
+def session_for(user) -> str:
+    """A signed-in session's key, made as login() makes it, but without the sign-in
+    signal (which would queue a sync for a worker that is not there)."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return session.session_key
+
+
+def signed_in_client(user):
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.cookies[settings.SESSION_COOKIE_NAME] = session_for(user)
+    return client
+
+
+def account_make(dovecot, mail_user, username: str):
+    from accounts.models import User
+    from tests.personas import account_for
+
+    user = User.objects.create_user(username, f"{username}@example.org", "bench-password-1")
+    return account_for(user, dovecot, mail_user)
+
+
+# -- measuring ----------------------------------------------------------------------------
+
+
+def percentile(sorted_ms: list[float], p: float) -> float:
+    """Nearest rank: the value below which p of the samples lie."""
+    return sorted_ms[max(0, math.ceil(p * len(sorted_ms)) - 1)]
+
+
+def timed(call, runs: int, before=None) -> list[float]:
+    """ms per call, sorted; `before` runs untimed ahead of each call."""
+    times = []
+    for _ in range(runs):
+        if before is not None:
+            before()
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    return sorted(times)
+
+
+def _get(client, url: str):
+    response = client.get(url)
+    if response.status_code != 200:
+        raise RuntimeError(f"GET {url}: {response.status_code}")
+    return response
+
+
+def bench_lists(client, account) -> None:
+    from django.conf import settings
+
+    print(f"\nList page (folder view, signed in, from the index), {RUNS} requests each:")
+    page1 = {}
+    for size in SIZES:
+        last = max(1, math.ceil(size / settings.MAIL_PAGE_SIZE))
+        for page in (1, last):
+            url = f"/mail/{account.pk}/?" + urlencode({"folder": _folder(size), "page": page})
+            for _ in range(3):  # warm-up: templates compiled, database pages cached
+                _get(client, url)
+            times = timed(lambda url=url: _get(client, url), RUNS)
+            if page == 1:
+                page1[size] = statistics.median(times)
+            print(
+                f"  {size:>7,} messages, page {page:>5,}: p50 {statistics.median(times):6.1f} ms"
+                f"   p95 {percentile(times, 0.95):6.1f} ms"
+            )
+    if len(page1) > 1:
+        small, large = min(page1), max(page1)
+        print(f"  page 1 at {large:,} / at {small:,}: {page1[large] / page1[small]:.2f}x")
+
+
+def bench_open(client, account, mail_user, uid: int) -> None:
+    from django.core.cache import cache
+
+    from webmail.models import IndexedFolder
+
+    uidvalidity = IndexedFolder.objects.get(account=account, name="INBOX").uidvalidity
+    page_url = f"/mail/{account.pk}/{uidvalidity}/{uid}/?folder=INBOX"
+    body_url = f"/mail/{account.pk}/{uidvalidity}/{uid}/body/?folder=INBOX"
+    size = len(_get(client, body_url).content)
+
+    def unread() -> None:
+        with mail_user.client() as imap:
+            imap.select_folder("INBOX")
+            imap.remove_flags([uid], ["\\Seen"])
+
+    def cold() -> None:
+        unread()
+        cache.clear()  # the sanitized body (and the quota, read from the server again)
+
+    def open_both(parts: dict) -> None:
+        started = time.perf_counter()
+        _get(client, page_url)
+        middle = time.perf_counter()
+        _get(client, body_url)
+        parts["page"].append((middle - started) * 1000)
+        parts["body"].append((time.perf_counter() - middle) * 1000)
+
+    print(f"\nOpen a {size / 1024:.0f} KB HTML newsletter (message page + body), {RUNS} opens:")
+    for name, before in (("cold", cold), ("warm", unread)):
+        parts = defaultdict(list)
+        _get(client, page_url)  # warm: the body is cached by the page itself
+        times = timed(lambda parts=parts: open_both(parts), RUNS, before=before)
+        print(
+            f"  {name}: p50 {statistics.median(times):6.1f} ms (page "
+            f"{statistics.median(parts['page']):5.1f} + body "
+            f"{statistics.median(parts['body']):5.1f})   p95 {percentile(times, 0.95):6.1f} ms"
+        )
+
+
+# -- the load run -------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def gunicorn_start(port: int, log_path: Path) -> subprocess.Popen:
+    """The Procfile's web process, as it is written there (workers, threads, time-out),
+    on our port and without the access log."""
+    line = next(
+        line.split(":", 1)[1] for line in (ROOT / "Procfile").read_text().splitlines()
+        if line.startswith("web:")
+    )  # fmt: skip
+    line = line.replace("${HOST:-127.0.0.1}", "127.0.0.1").replace("${PORT:-8000}", str(port))
+    args = [a for a in shlex.split(line) if a not in ("--access-logfile", "-")]
+    args[0] = str(ROOT / ".venv" / "bin" / args[0])
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited:\n{log_path.read_text()}") from None
+            time.sleep(0.1)
+    raise RuntimeError("gunicorn did not listen within 30 s")
+
+
+def load_users(dovecot, mail_user, template_account) -> list[tuple[str, int, int, list[int]]]:
+    """BENCH_USERS Django users, each with a session and a MailAccount on the load mailbox
+    whose index is a copy of the synced one (the rows a sync of the same mailbox writes,
+    without 50 syncs); (session cookie, account id, INBOX uidvalidity, INBOX uids)."""
+    from webmail.models import IndexedFolder, IndexedMessage
+
+    def fields(model, *skip):
+        return [f.attname for f in model._meta.concrete_fields if f.attname not in skip]
+
+    folders = list(
+        IndexedFolder.objects.filter(account=template_account)
+        .exclude(name__startswith="Bench/")  # the list benchmark's folders stay out
+        .values(*fields(IndexedFolder, "account_id"))
+    )
+    inbox_id = next(f["id"] for f in folders if f["name"] == "INBOX")
+    messages = list(
+        IndexedMessage.objects.filter(folder_id=inbox_id).order_by("uid")
+        .values(*fields(IndexedMessage, "id", "folder_id"))
+    )  # fmt: skip
+    users = []
+    for n in range(USERS):
+        account = account_make(dovecot, mail_user, f"load{n}")
+        for values in folders:
+            row = IndexedFolder.objects.create(
+                account=account, **{k: v for k, v in values.items() if k != "id"}
+            )
+            if row.name == "INBOX":
+                inbox = row
+        IndexedMessage.objects.bulk_create(
+            (IndexedMessage(folder=inbox, **values) for values in messages), batch_size=500
+        )
+        users.append((session_for(account.user), account.pk, inbox.uidvalidity, [m["uid"] for m in messages]))
+    return users
+
+
+class LoadUser(threading.Thread):
+    """One signed-in reader clicking through their mail until `stop`."""
+
+    def __init__(self, port, user, stop: threading.Event, think: float, seed: int) -> None:
+        super().__init__(daemon=True)
+        self.port, self.stop, self.think = port, stop, think
+        self.cookie, self.account_id, self.uidvalidity, self.uids = user
+        self.rng = random.Random(seed)
+        self.times: dict[str, list[float]] = defaultdict(list)
+        self.errors: list[str] = []
+        self.pages = max(1, math.ceil(len(self.uids) / 50))
+
+    def get(self, kind: str, path: str) -> None:
+        if self.stop.is_set():
+            return
+        started = time.perf_counter()
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            conn.request("GET", path, headers={"Cookie": f"sessionid={self.cookie}"})
+            response = conn.getresponse()
+            response.read()
+            conn.close()
+            if response.status != 200:
+                self.errors.append(f"{kind} {response.status}")
+        except OSError as exc:
+            self.errors.append(f"{kind} {type(exc).__name__}")
+        self.times[kind].append((time.perf_counter() - started) * 1000)
+        if self.think:
+            self.stop.wait(self.rng.uniform(0, 2 * self.think))
+
+    def run(self) -> None:
+        base = f"/mail/{self.account_id}/"
+        while not self.stop.is_set():
+            page = self.rng.randint(1, self.pages)
+            self.get("list", f"{base}?folder=INBOX&page={page}")
+            newest = len(self.uids) - (page - 1) * 50
+            uid = self.uids[self.rng.randrange(max(0, newest - 50), max(1, newest))]
+            message = f"{base}{self.uidvalidity}/{uid}/"
+            self.get("open page", f"{message}?folder=INBOX&page={page}")
+            self.get("open body", f"{message}body/?folder=INBOX")
+            self.get("search", "/mail/search/?" + urlencode({"q": self.rng.choice(SEARCH_WORDS)}))
+            self.get("counts", "/mail/counts/")
+
+
+def load_run(port: int, users: list, think: float) -> None:
+    stop = threading.Event()
+    threads = [LoadUser(port, user, stop, think, SEED + n) for n, user in enumerate(users)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    stop.wait(SECONDS)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    by_kind: dict[str, list[float]] = defaultdict(list)
+    errors = []
+    for thread in threads:
+        for kind, times in thread.times.items():
+            by_kind[kind].extend(times)
+        errors.extend(thread.errors)
+    every = sorted(t for times in by_kind.values() for t in times)
+    label = f"think time 0-{2 * think:g} s" if think else "no think time"
+    print(
+        f"  {len(users)} users, {label}, {elapsed:.0f} s: {len(every) / elapsed:6.1f} requests/s,"
+        f" p50 {statistics.median(every):6.1f} ms, p99 {percentile(every, 0.99):6.1f} ms,"
+        f" {len(errors)} errors of {len(every):,}"
+    )
+    for kind, times in by_kind.items():
+        times.sort()
+        print(
+            f"    {kind:10} {len(times):6,}   p50 {statistics.median(times):6.1f} ms"
+            f"   p99 {percentile(times, 0.99):6.1f} ms"
+        )
+    if errors:
+        counts = defaultdict(int)
+        for error in errors:
+            counts[error] += 1
+        print("    errors: " + ", ".join(f"{e} x{c}" for e, c in sorted(counts.items())))
+
+
+def bench_load(dovecot, mail_user, account, data_dir: Path) -> None:
+    print(f"\nLoad: gunicorn as in the Procfile, {USERS} signed-in users, {SECONDS:g} s a run:")
+    users = load_users(dovecot, mail_user, account)
+    port = _free_port()
+    log_path = data_dir / "gunicorn.log"
+    process = gunicorn_start(port, log_path)
+    try:
+        for think in (THINK, 0.0) if THINK else (0.0,):
+            load_run(port, users, think)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    failures = re.findall(r"^.*(?:Traceback|ERROR|CRITICAL).*$", log_path.read_text(), re.M)
+    if failures:
+        print(f"    gunicorn log ({log_path}): {len(failures)} error lines, first: {failures[0]}")
+
+
+# -- main ---------------------------------------------------------------------------------
+
+
+def main() -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="postfach-bench-web-"))
+    url = django_setup(data_dir)
+    from django.db import connection
+
+    from tests.dovecot import Dovecot
+    from webmail.services.sync import account_sync
+
+    print(f"web benchmark, {connection.vendor} ({url.split('@')[-1]}), {os.cpu_count()} CPUs,")
+    print(f"  load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    rng = random.Random(SEED)
+    with Dovecot() as dovecot:
+        mail_user, newsletter_uid = mailbox_fill(dovecot, rng)
+        account = account_make(dovecot, mail_user, "bench")
+        started = time.perf_counter()
+        report = account_sync(account)
+        assert report.complete, report
+        print(f"  full sync of {report.new:,} messages in {time.perf_counter() - started:.1f} s")
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        client = signed_in_client(account.user)
+        bench_lists(client, account)
+        bench_open(client, account, mail_user, newsletter_uid)
+        bench_load(dovecot, mail_user, account, data_dir)
+    print(f"  load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if connection.vendor == "postgresql":
+        connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
+
+
+if __name__ == "__main__":
+    main()
