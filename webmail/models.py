@@ -109,3 +109,46 @@ class IndexedMessage(models.Model):
 
     def __str__(self):
         return f"{self.folder_id}/{self.uid}: {self.subject[:60]}"
+
+
+class RenderedBody(models.Model):
+    """A message body as the sanitizer made it, so that opening a message costs a lookup
+    instead of an IMAP fetch and 70-100 ms of bleach (issue 4). The worker fills it for
+    recent mail after a sync (services.prerender); the body view fills it on a miss.
+
+    Keyed by the indexed message: an expunge or a UIDVALIDITY rebuild deletes the message
+    row and with it every rendering. Rows of another SANITIZER_VERSION are never served
+    and are deleted by the next pre-render of the account.
+    """
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(
+        IndexedMessage, on_delete=models.CASCADE, related_name="rendered_bodies"
+    )
+    part = models.CharField(_("part"), max_length=100, blank=True)  # "" for the message itself
+    # With remote images allowed the HTML points them at our proxy; without, it blocks them.
+    remote_images = models.BooleanField(_("remote images shown"), default=False)
+    sanitizer_version = models.PositiveIntegerField(_("sanitizer version"))
+    html = models.TextField(_("HTML"), blank=True)
+    remote_blocked = models.PositiveIntegerField(_("remote resources blocked"), default=0)
+    created_at = models.DateTimeField(_("rendered"))
+    # Links to the message's own images carry signed tokens that expire (inline_parts):
+    # such a rendering is served only until shortly before they do. Null: never expires.
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("rendered body")
+        verbose_name_plural = _("rendered bodies")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "part", "remote_images", "sanitizer_version"],
+                name="rendered_body_unique",
+            )
+        ]
+        indexes = [
+            # Trimming an account to its cap, oldest first.
+            models.Index(fields=["account", "created_at"], name="rendered_body_age"),
+        ]
+
+    def __str__(self):
+        return f"{self.message_id}/{self.part or '-'}/v{self.sanitizer_version}"
