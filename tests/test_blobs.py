@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.pop3_helpers import files_under
 from webmail import blobs
 from webmail.blobs import BlobProblem, BlobStore
 
@@ -21,10 +22,6 @@ DIGEST = hashlib.sha256(RAW).hexdigest()
 @pytest.fixture
 def store(tmp_path) -> BlobStore:
     return BlobStore(tmp_path / "blobs")
-
-
-def files_under(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
 def test_it_reads_back_what_was_stored_under_its_sha256(store):
@@ -94,6 +91,7 @@ def _write_and_die_at(root: Path, crash_point: str) -> subprocess.CompletedProce
     script = f"""
 import os
 from pathlib import Path
+from tests.pop3_helpers import files_under
 from webmail import blobs
 def die(name):
     if name == {crash_point!r}:

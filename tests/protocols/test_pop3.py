@@ -10,6 +10,7 @@ import pytest
 
 from tests.dovecot import MailUser, new_mail_user
 from tests.dovecot_tls import TlsDovecot
+from tests.pop3_helpers import message, server_subjects
 from webmail.protocols.errors import (
     AuthenticationFailed,
     ConnectionRefused,
@@ -17,24 +18,6 @@ from webmail.protocols.errors import (
     TlsFailed,
 )
 from webmail.protocols.pop3 import Pop3Session, pop3_login_check
-
-
-def message(subject: str, body: bytes = b"Hello.\r\n") -> bytes:
-    return (
-        f"From: Sender <sender@example.org>\r\nTo: reader@example.org\r\nSubject: {subject}\r\n"
-        f"Message-ID: <{secrets.token_hex(6)}@example.org>\r\n\r\n"
-    ).encode() + body
-
-
-def server_subjects(user: MailUser) -> list[str]:
-    """What another device sees in the INBOX."""
-    with user.client() as client:
-        client.select_folder("INBOX", readonly=True)
-        found = client.fetch(client.search(), ["BODY.PEEK[HEADER.FIELDS (SUBJECT)]"])
-    return sorted(
-        data[b"BODY[HEADER.FIELDS (SUBJECT)]"].decode().split(":", 1)[1].strip()
-        for data in found.values()
-    )
 
 
 @pytest.fixture

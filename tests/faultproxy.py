@@ -1,0 +1,153 @@
+"""A TCP proxy on 127.0.0.1 for fault-injection tests: clients connect to `proxy.port`, the
+proxy connects to the real server (the test Dovecot) and copies bytes both ways until a
+test arms a fault.
+
+Faults act on what the server sends, counted from the moment they are armed, so a test
+can let a session log in and list, then break the next reply in the middle:
+
+    with FaultProxy(dovecot.host, dovecot.pop3_port) as proxy:
+        with Pop3Session(replace(settings, port=proxy.port)) as session:
+            session.listing()
+            proxy.cut_after(1000)    # the client gets 1,000 more bytes, then the
+            session.retr_to(1, out)  # connection closes on both sides
+
+- `cut_after(n)`: pass n more bytes from the server; when it sends more, close both sides
+  of that connection instead (the server sees the client vanish, the client sees the end
+  of the stream). `cut_after(0)` before QUIT lets QUIT reach the server and loses its reply.
+- `cut_now()`: close every connection at once, before the client sends anything more.
+- `stall_after(n)`: pass n more bytes, then hold everything from the server (the
+  connection stays open) until `release()` or the proxy stops.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+PIECE = 64 * 1024
+
+
+class FaultProxy:
+    def __init__(self, target_host: str, target_port: int):
+        self.target = (target_host, target_port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)  # lets the accept loop notice stop()
+        self.port = self._listener.getsockname()[1]
+        self._lock = threading.Lock()
+        self._budget: int | None = None  # bytes from the server still allowed through
+        self._on_empty = "cut"  # what happens when the budget is spent: "cut" or "stall"
+        self._released = threading.Event()
+        self._stopping = threading.Event()
+        self._pairs: list[tuple[socket.socket, socket.socket]] = []
+        self._threads: list[threading.Thread] = []
+        self.connections = 0  # accepted so far
+
+    # -- faults ---------------------------------------------------------------------------
+
+    def cut_after(self, n: int) -> None:
+        with self._lock:
+            self._budget, self._on_empty = n, "cut"
+
+    def cut_now(self) -> None:
+        self._cut_all()
+
+    def stall_after(self, n: int) -> None:
+        with self._lock:
+            self._budget, self._on_empty = n, "stall"
+            self._released.clear()
+
+    def release(self) -> None:
+        """Ends a stall: everything flows again."""
+        with self._lock:
+            self._budget = None
+        self._released.set()
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def __enter__(self) -> FaultProxy:
+        self._spawn(self._accept_loop)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._released.set()
+        self._cut_all()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._listener.close()
+
+    def _spawn(self, target, *args) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            client.settimeout(None)
+            try:
+                server = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            with self._lock:
+                self._pairs.append((client, server))
+                self.connections += 1
+            self._spawn(self._client_to_server, client, server)
+            self._spawn(self._server_to_client, client, server)
+
+    # -- the copying ----------------------------------------------------------------------
+
+    def _client_to_server(self, client: socket.socket, server: socket.socket) -> None:
+        try:
+            while piece := client.recv(PIECE):
+                server.sendall(piece)
+        except OSError:
+            pass
+        _close(client, server)
+
+    def _server_to_client(self, client: socket.socket, server: socket.socket) -> None:
+        try:
+            while piece := server.recv(PIECE):
+                with self._lock:
+                    budget, on_empty = self._budget, self._on_empty
+                    if budget is not None:
+                        self._budget = max(0, budget - len(piece))
+                if budget is None or len(piece) <= budget:
+                    client.sendall(piece)
+                    continue
+                if budget:
+                    client.sendall(piece[:budget])
+                if on_empty == "cut":
+                    break
+                self._released.wait()  # stalled: hold the rest until release()
+                if self._stopping.is_set():
+                    break
+                client.sendall(piece[budget:])
+        except OSError:
+            pass
+        _close(client, server)
+
+    def _cut_all(self) -> None:
+        with self._lock:
+            pairs, self._pairs = self._pairs, []
+        for client, server in pairs:
+            _close(client, server)
+
+
+def _close(*socks: socket.socket) -> None:
+    for sock in socks:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
