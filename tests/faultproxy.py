@@ -17,6 +17,9 @@ can let a session log in and list, then break the next reply in the middle:
 - `cut_now()`: close every connection at once, before the client sends anything more.
 - `stall_after(n)`: pass n more bytes, then hold everything from the server (the
   connection stays open) until `release()` or the proxy stops.
+- `refuse_commands("UIDL", ...)`: the client's command lines starting with these words
+  reach the server misspelt ("XUIDL"), so the real server answers -ERR as a server
+  without that command would.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class FaultProxy:
         self._budget: int | None = None  # bytes from the server still allowed through
         self._on_empty = "cut"  # what happens when the budget is spent: "cut" or "stall"
         self._released = threading.Event()
+        self._refused: tuple[bytes, ...] = ()
         self._stopping = threading.Event()
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._threads: list[threading.Thread] = []
@@ -55,6 +59,9 @@ class FaultProxy:
         with self._lock:
             self._budget, self._on_empty = n, "stall"
             self._released.clear()
+
+    def refuse_commands(self, *words: str) -> None:
+        self._refused = tuple(word.upper().encode() for word in words)
 
     def release(self) -> None:
         """Ends a stall: everything flows again."""
@@ -108,12 +115,21 @@ class FaultProxy:
     # -- the copying ----------------------------------------------------------------------
 
     def _client_to_server(self, client: socket.socket, server: socket.socket) -> None:
+        pending = b""  # a command line not yet complete
         try:
             while piece := client.recv(PIECE):
-                server.sendall(piece)
+                if not self._refused:
+                    server.sendall(piece)
+                    continue
+                *lines, pending = (pending + piece).split(b"\n")
+                server.sendall(b"".join(self._misspelt(line) + b"\n" for line in lines))
         except OSError:
             pass
         _close(client, server)
+
+    def _misspelt(self, line: bytes) -> bytes:
+        word = line.split(b" ", 1)[0].strip().upper()
+        return b"X" + line if word in self._refused else line
 
     def _server_to_client(self, client: socket.socket, server: socket.socket) -> None:
         try:

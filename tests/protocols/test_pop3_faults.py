@@ -91,3 +91,20 @@ def test_a_broken_session_sends_nothing_more(mailbox, proxy):
             proxy.cut_after(100)
             session.retr_to(1, io.BytesIO())
     assert server_subjects(mailbox) == ["One", "Three", "Two"]
+
+
+def test_it_lists_without_uidls_when_the_server_has_no_uidl(mailbox, proxy):
+    proxy.refuse_commands("UIDL")
+    with Pop3Session(through(proxy, mailbox)) as session:
+        entries = session.listing()
+        assert session.uidl_supported is False
+        headers = session.top_headers(2)  # what the digest fallback reads instead
+    assert [(e.number, e.uidl) for e in entries] == [(1, None), (2, None), (3, None)]
+    assert b"Subject: Two\r\n" in headers
+
+
+def test_it_times_out_when_the_greeting_never_comes(mailbox, proxy):
+    proxy.stall_after(0)
+    with pytest.raises(TimedOut):
+        pop3_login_check(through(proxy, mailbox, timeout=1))
+    proxy.release()
