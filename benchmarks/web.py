@@ -4,8 +4,9 @@ newsletter, and 50 signed-in users at once against gunicorn. Prints figures, ass
 Run from the repository root:  .venv/bin/python benchmarks/web.py
 
 What it sets up, all throwaway: a Dovecot on 127.0.0.1 (tests/dovecot.py) with one user
-whose folders hold 1,000, 10,000 and 100,000 generated messages and whose INBOX holds the
-newsletter and the mail the load run reads; a new SQLite database under a temporary
+whose folders hold 1,000, 10,000 and 100,000 messages of benchmarks/mailgen.py (written
+straight into the Maildirs) and whose INBOX holds the mail the load run reads and a 100 KB
+newsletter of mailgen's; a new SQLite database under a temporary
 directory (or PostgreSQL with BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench,
 created and dropped: never point it at one that matters); a Django user with a
 MailAccount on that mailbox, and a full sync into the index (account_sync), so the lists
@@ -45,8 +46,6 @@ import threading
 import time
 import warnings
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -92,94 +91,30 @@ def django_setup(data_dir: Path) -> str:
     return url
 
 
-def messages_plain(rng: random.Random, count: int, start: datetime) -> list[tuple]:
-    """`count` short text messages, oldest first, one minute apart (APPEND items)."""
-    names = "Anna Jürgen Carla Dieter Eva Fritz Gisela Hans Ines Karin Lukas Maria".split()
-    words = (
-        "Rechnung Termin Besprechung Projekt Bericht Urlaub Angebot Lieferung Vertrag "
-        "meeting invoice report schedule update release budget review deadline und der die "
-        "das mit für auf ist nicht ein eine wir sie es zu im bei von aus"
-    ).split()
-    items = []
-    for n in range(count):
-        name = rng.choice(names)
-        when = start + timedelta(minutes=n)
-        subject = " ".join(rng.choices(words[:19], k=rng.randint(2, 5)))
-        body = " ".join(rng.choices(words, k=rng.randint(40, 200)))
-        raw = (
-            f"From: {name} <{name.lower()}@example.org>\r\nTo: Bench <bench@example.org>\r\n"
-            f"Subject: {subject}\r\nDate: {format_datetime(when)}\r\n"
-            f"Message-ID: <bench-{n}-{rng.getrandbits(32)}@example.org>\r\nMIME-Version: 1.0\r\n"
-            f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
-        ).encode()
-        items.append((raw, ("\\Seen",) if rng.random() < 0.8 else (), when))
-    return items
+def newsletter_pick(seed: int) -> bytes:
+    """The first of mailgen's HTML newsletters of stream `seed` with about 100 KB."""
+    from benchmarks.mailgen import messages
+
+    for message in messages(seed, 1000):
+        if message.kind == "newsletter" and 95_000 <= len(message.raw) <= 110_000:
+            return message.raw
+    raise RuntimeError("no newsletter of about 100 KB in 1,000 messages")
 
 
-def newsletter(rng: random.Random, size: int = 100 * 1024) -> bytes:
-    """An HTML newsletter of about `size` bytes as mailing-list software writes them:
-    nested layout tables, inline styles on everything, remote images, tracked links."""
-    blocks = []
-    n = 0
-    while sum(len(b) for b in blocks) < size - 2000:
-        n += 1
-        track = f"https://click.news.example/ls/click?upn={rng.getrandbits(128):032x}"
-        text = " ".join(rng.choices(
-            "Angebot Woche Garten Rezept Frühling neue Kollektion jetzt entdecken gratis "
-            "Versand ab 30 Euro nur heute Rabatt Mitglieder lesen mehr über unsere".split(),
-            k=60,
-        ))  # fmt: skip
-        blocks.append(
-            f'<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
-            f'border="0" style="background-color:#ffffff;border-collapse:collapse;">'
-            f'<tr><td style="padding:24px 32px 8px 32px;font-family:Helvetica,Arial,'
-            f'sans-serif;font-size:20px;line-height:28px;color:#1a1a1a;font-weight:bold;">'
-            f"Artikel {n}: {text[:40]}</td></tr>"
-            f'<tr><td style="padding:0 32px;"><a href="{track}&amp;img={n}" target="_blank">'
-            f'<img src="https://img.news.example/{rng.getrandbits(64):016x}/{n}.jpg" '
-            f'width="536" height="240" alt="Bild {n}" style="display:block;width:100%;'
-            f'max-width:536px;height:auto;border:0;"></a></td></tr>'
-            f'<tr><td style="padding:12px 32px;font-family:Helvetica,Arial,sans-serif;'
-            f'font-size:15px;line-height:22px;color:#444444;"><p style="margin:0 0 12px 0;">'
-            f"{text}</p><p style=\"margin:0;\"><a href=\"{track}&amp;cta={n}\" "
-            f'style="background-color:#0b6e4f;color:#ffffff;padding:10px 18px;'
-            f'text-decoration:none;border-radius:4px;display:inline-block;">Weiterlesen '
-            f"&rarr;</a></p></td></tr></table>\n"
-        )
-    html = (
-        '<!DOCTYPE html><html lang="de"><head><meta charset="utf-8"><title>Newsletter</title>'
-        "<style>body{margin:0;padding:0}table{border-spacing:0}img{border:0}"
-        "@media (max-width:600px){.wrap{width:100%!important}}</style></head>"
-        '<body style="margin:0;background-color:#eeeeee;"><center><table class="wrap" '
-        'width="600" cellpadding="0" cellspacing="0" style="width:600px;">'
-        f"<tr><td>{''.join(blocks)}</td></tr></table>"
-        '<img src="https://open.news.example/o.gif?u=4711" width="1" height="1" alt="">'
-        "</center></body></html>"
-    )
-    return (
-        "From: Gartenfreunde <news@news.example>\r\nTo: Bench <bench@example.org>\r\n"
-        "Subject: Newsletter: Frühling im Garten\r\n"
-        f"Date: {format_datetime(datetime.now(UTC))}\r\nMessage-ID: <newsletter@news.example>\r\n"
-        "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n"
-        "Content-Transfer-Encoding: 8bit\r\n\r\n"
-    ).encode() + html.encode()
-
-
-def mailbox_fill(dovecot, rng: random.Random):
-    """The bench user's mailbox: INBOX (the load run's mail and the newsletter, newest)
-    and one folder per list size."""
+def mailbox_fill(dovecot):
+    """The bench user's mailbox, written by mailgen straight into its Maildirs: INBOX for
+    the load run, one folder per list size; then the newsletter appended to INBOX (so it
+    is the newest message there), returning its UID and size."""
+    from benchmarks.mailgen import mailbox_generate
     from tests.dovecot import new_mail_user
 
     user = new_mail_user(dovecot, prefix="bench", quota="0")
-    start = datetime(2024, 1, 1, tzinfo=UTC)
-    for size in SIZES:
-        started = time.perf_counter()
-        user.create_folder(_folder(size))
-        user.append_many(_folder(size), messages_plain(rng, size, start))
-        print(f"  {size:>7,} messages appended in {time.perf_counter() - started:5.1f} s")
-    user.append_many("INBOX", messages_plain(rng, LOAD_MESSAGES, start))
-    newsletter_uid = user.append("INBOX", newsletter(rng))
-    return user, newsletter_uid
+    folders = {"INBOX": LOAD_MESSAGES, **{_folder(size): size for size in SIZES}}
+    started = time.perf_counter()
+    mailbox_generate(dovecot, user, folders=folders, seed=SEED)
+    print(f"  {sum(folders.values()):,} messages generated in {time.perf_counter() - started:.1f} s")
+    raw = newsletter_pick(SEED)
+    return user, user.append("INBOX", raw), len(raw)
 
 
 def _folder(size: int) -> str:
@@ -268,15 +203,14 @@ def bench_lists(client, account) -> None:
         print(f"  page 1 at {large:,} / at {small:,}: {page1[large] / page1[small]:.2f}x")
 
 
-def bench_open(client, account, mail_user, uid: int) -> None:
+def bench_open(client, account, mail_user, uid: int, raw_size: int) -> None:
     from django.core.cache import cache
 
-    from webmail.models import IndexedFolder
+    from webmail.models import IndexedFolder, RenderedBody
 
     uidvalidity = IndexedFolder.objects.get(account=account, name="INBOX").uidvalidity
     page_url = f"/mail/{account.pk}/{uidvalidity}/{uid}/?folder=INBOX"
     body_url = f"/mail/{account.pk}/{uidvalidity}/{uid}/body/?folder=INBOX"
-    size = len(_get(client, body_url).content)
 
     def unread() -> None:
         with mail_user.client() as imap:
@@ -285,7 +219,11 @@ def bench_open(client, account, mail_user, uid: int) -> None:
 
     def cold() -> None:
         unread()
-        cache.clear()  # the sanitized body (and the quota, read from the server again)
+        # No sanitized body anywhere: neither in the database (the worker's pre-rendering,
+        # the view's own on a miss) nor in the process cache (which also drops the quota,
+        # so a cold open asks the server for it again, as a first page of the day does).
+        RenderedBody.objects.all().delete()
+        cache.clear()
 
     def open_both(parts: dict) -> None:
         started = time.perf_counter()
@@ -295,7 +233,7 @@ def bench_open(client, account, mail_user, uid: int) -> None:
         parts["page"].append((middle - started) * 1000)
         parts["body"].append((time.perf_counter() - middle) * 1000)
 
-    print(f"\nOpen a {size / 1024:.0f} KB HTML newsletter (message page + body), {RUNS} opens:")
+    print(f"\nOpen a {raw_size / 1024:.0f} KB HTML newsletter (message page + body), {RUNS} opens:")
     for name, before in (("cold", cold), ("warm", unread)):
         parts = defaultdict(list)
         _get(client, page_url)  # warm: the body is cached by the page itself
@@ -419,17 +357,19 @@ class LoadUser(threading.Thread):
             self.get("counts", "/mail/counts/")
 
 
-def load_run(port: int, users: list, think: float) -> None:
+def load_run(port: int, users: list, think: float, seconds: float, report: bool = True) -> None:
     stop = threading.Event()
     threads = [LoadUser(port, user, stop, think, SEED + n) for n, user in enumerate(users)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
-    stop.wait(SECONDS)
+    stop.wait(seconds)
     stop.set()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
+    if not report:
+        return
     by_kind: dict[str, list[float]] = defaultdict(list)
     errors = []
     for thread in threads:
@@ -463,8 +403,10 @@ def bench_load(dovecot, mail_user, account, data_dir: Path) -> None:
     log_path = data_dir / "gunicorn.log"
     process = gunicorn_start(port, log_path)
     try:
+        # Untimed: every gunicorn worker imports the views and fills its caches first.
+        load_run(port, users, 0.0, min(5.0, SECONDS), report=False)
         for think in (THINK, 0.0) if THINK else (0.0,):
-            load_run(port, users, think)
+            load_run(port, users, think, SECONDS)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -486,9 +428,8 @@ def main() -> None:
 
     print(f"web benchmark, {connection.vendor} ({url.split('@')[-1]}), {os.cpu_count()} CPUs,")
     print(f"  load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    rng = random.Random(SEED)
     with Dovecot() as dovecot:
-        mail_user, newsletter_uid = mailbox_fill(dovecot, rng)
+        mail_user, newsletter_uid, newsletter_size = mailbox_fill(dovecot)
         account = account_make(dovecot, mail_user, "bench")
         started = time.perf_counter()
         report = account_sync(account)
@@ -498,7 +439,7 @@ def main() -> None:
             cursor.execute("ANALYZE")
         client = signed_in_client(account.user)
         bench_lists(client, account)
-        bench_open(client, account, mail_user, newsletter_uid)
+        bench_open(client, account, mail_user, newsletter_uid, newsletter_size)
         bench_load(dovecot, mail_user, account, data_dir)
     print(f"  load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if connection.vendor == "postgresql":
