@@ -1,6 +1,7 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 
+from webmail.conversations import conversation_page
 from webmail.selectors import mailbox_read, quota_usage, sync_status
 from webmail.services.stores import store_open_lazy
 
@@ -26,6 +27,12 @@ def folder_view(request, account_id: int):
         quota = quota_usage(account=account, store=store)
     # "Select all" without script: the same page with every box ticked.
     select_all = request.GET.get("select") == "all"
+    # Listed by conversation from the index; None (the message list) until it is indexed.
+    threads = None
+    if request.GET.get("view") == "threads" and mailbox.from_index:
+        threads = conversation_page(
+            account=account, folder=mailbox.current.info.name, page=page_from(request)
+        )
     return render(
         request,
         "mail/folder.html",
@@ -35,5 +42,6 @@ def folder_view(request, account_id: int):
             "quota": quota,
             "sync": sync_status(account=account),
             "select_all": select_all,
+            "threads": threads,
         },
     )

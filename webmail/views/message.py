@@ -14,6 +14,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
 from accounts.models import MailAccount
+from webmail.conversations import conversation_for_message
 from webmail.mime.filenames import content_disposition
 from webmail.selectors import (
     mailbox_read,
@@ -96,6 +97,11 @@ def message_view(request, account_id: int, uidvalidity: int, uid: int):
             "remote_blocked": body.remote_blocked if not images else 0,
             "images_shown": images,
             "flagged": "\\Flagged" in message.flags,
+            # From the index alone: empty while the folder is not indexed, or for a
+            # message attached to this one.
+            "conversation": [] if part else conversation_for_message(
+                account=account, folder=folder, uidvalidity=uidvalidity, uid=uid
+            ),
             # Shown after this message is moved away: the next older one, else the newer.
             "next_uid": _neighbour(listed, uid),
             "attachments": [
