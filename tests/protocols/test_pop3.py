@@ -118,6 +118,18 @@ def test_it_says_when_a_message_to_delete_is_not_there(mailbox):
         assert session.stat()[0] == 3  # the session goes on
 
 
+def test_it_says_when_a_message_to_read_is_not_there(mailbox):
+    out = io.BytesIO()
+    with Pop3Session(mailbox.pop3_settings()) as session:
+        session.dele(1)
+        with pytest.raises(MessageNotFound):
+            session.retr_to(1, out)  # marked deleted in this session
+        with pytest.raises(MessageNotFound):
+            session.top_headers(9)
+        assert session.retr_to(2, out) > 0  # the session goes on
+    assert out.getvalue().startswith(b"From: ") and b"Subject: Two\r\n" in out.getvalue()
+
+
 # --- logging in ------------------------------------------------------------------------
 
 

@@ -131,7 +131,10 @@ class Pop3Session:
             if "STLS" not in self.capabilities:
                 # Never fall back to sending the password in clear.
                 raise TlsFailed("the server does not offer STLS")
-            self._command("STLS")
+            try:
+                self._command("STLS")
+            except _Refused as exc:
+                raise TlsFailed("the server refused STLS") from exc
             with self._io("STLS"):
                 self._start_tls()
             self.capabilities = self._capa()  # RFC 2595 4: ask again after TLS
@@ -209,13 +212,19 @@ class Pop3Session:
 
     def stat(self) -> tuple[int, int]:
         """(message count, total size in octets) as the server counts them."""
-        reply = self._command("STAT")
+        try:
+            reply = self._command("STAT")
+        except _Refused as exc:
+            raise ServerUnavailable("STAT refused") from exc
         return _two_numbers(reply, "STAT")
 
     def listing(self) -> list[Pop3Entry]:
         """Every message of this session: number, size (LIST) and UIDL, or None for all
         when the server has no UIDL. A number LIST has but UIDL lacks gets None too."""
-        sizes = [_two_numbers(line, "LIST") for line in self._listing_lines("LIST")]
+        try:
+            sizes = [_two_numbers(line, "LIST") for line in self._listing_lines("LIST")]
+        except _Refused as exc:
+            raise ServerUnavailable("LIST refused") from exc
         uidls: dict[int, str] = {}
         if self._uidl_known is not False:
             try:
@@ -241,7 +250,7 @@ class Pop3Session:
                     kept.extend(piece[:room])
                 return len(piece)
 
-        self._multiline_to(f"TOP {int(number)} 0", _Bounded(), what="TOP")
+        self._message_to(f"TOP {int(number)} 0", _Bounded(), what="TOP")
         return bytes(kept)
 
     def retr_to(self, number: int, fileobj: BinaryIO) -> int:
@@ -249,7 +258,14 @@ class Pop3Session:
         and returns how many bytes were written. On TransferInterrupted or TimedOut what
         was written is incomplete and the session is unusable: the caller drops the file.
         A message without a final line end gains one: the server adds it (RFC 1939 3)."""
-        return self._multiline_to(f"RETR {int(number)}", fileobj, what="RETR")
+        return self._message_to(f"RETR {int(number)}", fileobj, what="RETR")
+
+    def _message_to(self, command: str, out: object, *, what: str) -> int:
+        try:
+            return self._multiline_to(command, out, what=what)
+        except _Refused as exc:
+            # No such message (deleted by another client, or marked with DELE here).
+            raise MessageNotFound(command) from exc
 
     def dele(self, number: int) -> None:
         """Marks the message deleted; nothing is gone until `quit()` gets +OK."""
@@ -372,8 +388,9 @@ class Pop3Session:
                 raise TransferInterrupted(f"{what}: {type(exc).__name__}") from exc
 
 
-class _Refused(Exception):
-    """The server answered -ERR; the caller decides what that means."""
+class _Refused(ServerUnavailable):
+    """The server answered -ERR; the caller decides what that means. Where no caller
+    does, it is what it looks like to the reader: an answer we did not expect."""
 
 
 def _two_numbers(reply: bytes, what: str) -> tuple[int, int]:
