@@ -216,6 +216,9 @@ first_valid_gid = {self.mail_gid}
 last_valid_gid = {self.mail_gid}
 mail_location = maildir:~/Maildir
 mail_max_userip_connections = 50
+# IDLE reports new mail at once where inotify works; where it does not (or its instances
+# ran out) Dovecot falls back to looking every mailbox_idle_check_interval, 30 s by default.
+mailbox_idle_check_interval = 1 secs
 pop3_uidl_format = %08Xu%08Xv
 mail_plugins = $mail_plugins quota
 
