@@ -17,7 +17,7 @@ from webmail.protocols.errors import (
     MessageNotFound,
     TlsFailed,
 )
-from webmail.protocols.pop3 import Pop3Session, pop3_login_check
+from webmail.protocols.pop3 import MailboxBusy, Pop3Session, pop3_login_check
 
 
 @pytest.fixture
@@ -148,6 +148,18 @@ def test_it_refuses_a_wrong_password_without_repeating_it(mail_user):
         pop3_login_check(settings)
     chain = [caught.value, caught.value.__cause__, caught.value.__context__]
     assert all(wrong not in repr(exc) and wrong not in str(exc) for exc in chain)
+
+
+def test_it_says_the_mailbox_is_busy_rather_than_the_password_wrong(dovecot):
+    # Dovecot with pop3_lock_session answers a second login "-ERR [IN-USE] ..." after
+    # trying for the lock about ten seconds (a fixed wait in Dovecot 2.3), hence the
+    # long time-out: two workers on one account meet exactly this.
+    user = new_mail_user(dovecot, settings={"pop3_lock_session": "yes"})
+    with Pop3Session(user.pop3_settings()) as first:
+        with pytest.raises(MailboxBusy):
+            pop3_login_check(user.pop3_settings(timeout=60))
+        first.stat()
+    pop3_login_check(user.pop3_settings())  # free again once the first session quit
 
 
 def test_it_refuses_a_password_with_a_line_break_before_sending_anything(mail_user):

@@ -45,7 +45,7 @@ from .errors import (
 )
 from .hostnames import host_name_check
 
-__all__ = ["Pop3Entry", "Pop3Session", "TransferInterrupted", "pop3_login_check"]
+__all__ = ["MailboxBusy", "Pop3Entry", "Pop3Session", "TransferInterrupted", "pop3_login_check"]
 
 STATUS_LINE_MAX = 4096  # RFC 2449 allows 512 octets; some servers send long greetings
 LISTING_LINE_MAX = 1024  # "n size" and "n uidl" (UIDL at most 70 characters)
@@ -54,6 +54,11 @@ HEADERS_MAX = 1024 * 1024  # TOP n 0 beyond this is read and dropped, not kept
 # RFC 1939 7: the APOP timestamp is a msg-id in the greeting.
 _APOP_TIMESTAMP = re.compile(rb"<[^<>\s]+@[^<>\s]+>")
 _UNSAFE_IN_COMMAND = re.compile(r"[\r\n\x00]")
+# The response code of a -ERR (RFC 2449 8, RFC 3206); the free text after it is not kept.
+_RESPONSE_CODE = re.compile(rb"^-ERR \[([A-Za-z0-9/-]{1,40})\]")
+# Login refusals that say nothing about the password (RFC 3206 4, RFC 2449 8.1).
+_BUSY = frozenset({"IN-USE", "LOGIN-DELAY"})
+_NOT_THE_PASSWORD = _BUSY | {"SYS/TEMP", "SYS/PERM"}
 
 
 class TransferInterrupted(ServerUnavailable):
@@ -61,6 +66,13 @@ class TransferInterrupted(ServerUnavailable):
     arrived is incomplete and must not be kept."""
 
     code = "transfer_interrupted"
+
+
+class MailboxBusy(ServerUnavailable):
+    """The server refused the login because another session holds the mailbox ([IN-USE])
+    or logins come too often ([LOGIN-DELAY]): try again later, the password is fine."""
+
+    code = "mailbox_busy"
 
 
 @dataclass(frozen=True)
@@ -185,6 +197,10 @@ class Pop3Session:
                 self._command(f"PASS {password}", what="PASS")
         except _Refused as exc:
             # The reply may echo what we sent; keep only the class of failure.
+            if exc.reason in _BUSY:
+                raise MailboxBusy(f"login: [{exc.reason}]") from exc
+            if exc.reason in _NOT_THE_PASSWORD:
+                raise ServerUnavailable(f"login: [{exc.reason}]") from exc
             raise AuthenticationFailed("the server refused the login") from exc
 
     def _sasl_mechanisms(self) -> set[str]:
@@ -334,7 +350,8 @@ class Pop3Session:
             self._send("*")
             return self._status_line(what)
         if line.startswith(b"-ERR"):
-            raise _Refused(what)
+            code = _RESPONSE_CODE.match(line)
+            raise _Refused(what, reason=code.group(1).decode().upper() if code else "")
         raise ServerUnavailable(f"{what}: unexpected reply")
 
     def _command(self, line: str, *, what: str = "") -> bytes:
@@ -390,7 +407,12 @@ class Pop3Session:
 
 class _Refused(ServerUnavailable):
     """The server answered -ERR; the caller decides what that means. Where no caller
-    does, it is what it looks like to the reader: an answer we did not expect."""
+    does, it is what it looks like to the reader: an answer we did not expect. `reason`
+    is the response code ("IN-USE", "AUTH", ...) or ""."""
+
+    def __init__(self, detail: str = "", *, reason: str = ""):
+        super().__init__(detail)
+        self.reason = reason
 
 
 def _two_numbers(reply: bytes, what: str) -> tuple[int, int]:
