@@ -171,6 +171,7 @@ class ConversationRow:
     summary: MessageSummary
     messages: int  # in the folder and in Sent, a copy kept in both counted once
     unread: int  # in the folder
+    uids: frozenset[int]  # its messages in the folder
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,7 @@ def conversation_page(*, account: MailAccount, folder: str, page: int) -> Conver
                 summary=indexed_summary(here[-1]),
                 messages=len(copies) + sum(1 for row in members if not row.message_id),
                 unread=sum(1 for row in here if "\\Seen" not in row.flags.split()),
+                uids=frozenset(row.uid for row in here),
             )
         )
     size = settings.MAIL_PAGE_SIZE

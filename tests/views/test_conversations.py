@@ -216,3 +216,22 @@ def test_conversations_are_paged(alice_client, mailbox, settings):
 def test_bob_cannot_list_alices_conversations(bob_client, mailbox):
     account, _user, _uids = mailbox
     assert bob_client.get(f"/mail/{account.pk}/", {"view": "threads"}).status_code == 404
+
+
+def test_a_message_opened_from_the_conversations_keeps_the_list_by_conversation(
+    alice_client, mailbox
+):
+    account, user, uids = mailbox
+    inbox = user.uidvalidity("INBOX")
+    page = html.unescape(
+        alice_client.get(
+            f"/mail/{account.pk}/{inbox}/{uids['plain']}/",
+            {"folder": "INBOX", "page": 1, "view": "threads"},
+        ).content.decode()
+    )
+    assert _rows(page)[0] == ("Re: Sommerfest", "4 messages, 2 unread")
+    assert re.search(r'<li class="message-row[^"]* selected">\s*<a class="row-link" href="[^"]*'
+                     rf'/{uids["plain"]}/\?folder=INBOX&page=1&view=threads"', page)  # fmt: skip
+    assert f'class="back-link" href="/mail/{account.pk}/?folder=INBOX&page=1&view=threads"' in page
+    root = f"/mail/{account.pk}/{inbox}/{uids['root']}/?folder=INBOX&page=1&view=threads"
+    assert f'<a class="conversation-link" href="{root}">' in page

@@ -14,7 +14,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
 from accounts.models import MailAccount
-from webmail.conversations import conversation_for_message
+from webmail.conversations import conversation_for_message, conversation_page
 from webmail.mime.filenames import content_disposition
 from webmail.selectors import (
     mailbox_read,
@@ -69,6 +69,7 @@ def message_view(request, account_id: int, uidvalidity: int, uid: int):
     folder, page = folder_from(request), page_from(request)
     part = part_from(request.GET.get("part"))
     images = request.GET.get("images") == "1"
+    list_view = "threads" if request.GET.get("view") == "threads" else None
     with store_open(account) as store:
         mailbox = mailbox_read(store=store, folder=folder, page=page, account=account)
         message = message_open(
@@ -79,7 +80,12 @@ def message_view(request, account_id: int, uidvalidity: int, uid: int):
     if mailbox.current.kind not in ("junk", "drafts", "sent"):
         # The address book learns who writes to the reader (not spammers, not themselves).
         contacts_collect(account.user, message.parsed.from_, source="read")
-    links = _MessageLinks(account.pk, folder, uidvalidity, uid, page=page, part=part)
+    # The list beside the message stays listed by conversation when it was.
+    threads = None
+    if list_view and mailbox.from_index:
+        threads = conversation_page(account=account, folder=folder, page=page)
+    links = _MessageLinks(account.pk, folder, uidvalidity, uid, page=page, part=part,
+                          list_view="threads" if threads else None)
     listed = [summary.uid for summary in mailbox.page.summaries]
     body = _body(account, folder, uidvalidity, uid, part, images, parsed=message.parsed)
     return render(
@@ -88,6 +94,7 @@ def message_view(request, account_id: int, uidvalidity: int, uid: int):
         {
             "account": account,
             "mailbox": mailbox,
+            "threads": threads,
             "quota": quota,
             "sync": sync_status(account=account),
             "message": message,
@@ -126,14 +133,16 @@ def _neighbour(listed: list[int], uid: int) -> int | None:
 
 
 class _MessageLinks:
-    def __init__(self, account_id, folder, uidvalidity, uid, *, page=1, part=None):
+    def __init__(self, account_id, folder, uidvalidity, uid, *, page=1, part=None,
+                 list_view=None):
         self.key = (account_id, uidvalidity, uid)
         # `shown_part` (the nested message being read), not `part`: that name is the method.
         self.folder, self.page, self.shown_part = folder, page, part
+        self.list_view = list_view  # "threads" while the list shows conversations
 
     def view(self, **extra):
         return _message_url("message", *self.key, folder=self.folder, page=self.page,
-                            part=self.shown_part, **extra)
+                            part=self.shown_part, view=self.list_view, **extra)
 
     def body(self, images=False):
         return _message_url("message_body", *self.key, folder=self.folder, part=self.shown_part,
@@ -148,7 +157,8 @@ class _MessageLinks:
         return f"{url}?{urlencode({'folder': self.folder})}"
 
     def nested(self, part_id):
-        return _message_url("message", *self.key, folder=self.folder, page=self.page, part=part_id)
+        return _message_url("message", *self.key, folder=self.folder, page=self.page, part=part_id,
+                            view=self.list_view)
 
     def source(self):
         return _message_url("message_source", *self.key, folder=self.folder)
@@ -178,7 +188,8 @@ class _MessageLinks:
 
     def folder_url(self):
         url = reverse("folder", kwargs={"account_id": self.key[0]})
-        return f"{url}?{urlencode({'folder': self.folder, 'page': self.page})}"
+        query = {"folder": self.folder, "page": self.page, "view": self.list_view}
+        return f"{url}?{urlencode({k: v for k, v in query.items() if v})}"
 
 
 def _body(account, folder, uidvalidity, uid, part, images, parsed=None):
