@@ -17,7 +17,13 @@ from webmail.protocols.errors import (
     MessageNotFound,
     TlsFailed,
 )
-from webmail.protocols.pop3 import MailboxBusy, Pop3Session, pop3_login_check
+from webmail.protocols.pop3 import (
+    PIECE,
+    MailboxBusy,
+    Pop3Session,
+    TransferOverrun,
+    pop3_login_check,
+)
 
 
 @pytest.fixture
@@ -55,6 +61,37 @@ def test_it_reads_a_message_byte_for_byte_with_dots_unstuffed(mail_user):
         written = session.retr_to(1, out)
     assert out.getvalue() == raw
     assert written == entry.size == len(raw)
+
+
+def test_it_keeps_dots_and_line_ends_where_long_lines_are_read_in_pieces(mail_user):
+    # Lines around the 64 KiB piece the reader holds at once, with a "." right where a
+    # piece ends or starts: only a "." at the start of a real line is stuffing, and a
+    # piece that reads ".\r\n" in the middle of a line is not the end of the message.
+    lines = [
+        b"a" * (PIECE - 2) + b"\r\n",
+        b"." + b"b" * (PIECE - 1) + b"\r\n",
+        b"c" * PIECE + b".\r\n",
+        b"d" * (PIECE - 1) + b".\r\n",
+        b"e" * (2 * PIECE) + b"..\r\n",
+        b".\r\n",
+        b"f" * (PIECE - 3) + b"\r\n",
+        b"..\r\n",
+    ]
+    raw = message("Pieces", b"".join(lines))
+    mail_user.append("INBOX", raw)
+    out = io.BytesIO()
+    with Pop3Session(mail_user.pop3_settings()) as session:
+        session.retr_to(1, out)
+        assert session.stat()[0] == 1  # the reply was read to its real end
+    assert out.getvalue() == raw
+
+
+def test_it_stops_a_message_longer_than_the_caller_allows(mailbox):
+    with Pop3Session(mailbox.pop3_settings()) as session:
+        (first, *_) = session.listing()
+        assert session.retr_to(1, io.BytesIO(), max_bytes=first.size) == first.size
+        with pytest.raises(TransferOverrun):
+            session.retr_to(1, io.BytesIO(), max_bytes=first.size - 1)
 
 
 def test_it_reads_the_headers_alone_with_top(mailbox):

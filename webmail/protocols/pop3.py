@@ -45,7 +45,14 @@ from .errors import (
 )
 from .hostnames import host_name_check
 
-__all__ = ["MailboxBusy", "Pop3Entry", "Pop3Session", "TransferInterrupted", "pop3_login_check"]
+__all__ = [
+    "MailboxBusy",
+    "Pop3Entry",
+    "Pop3Session",
+    "TransferInterrupted",
+    "TransferOverrun",
+    "pop3_login_check",
+]
 
 STATUS_LINE_MAX = 4096  # RFC 2449 allows 512 octets; some servers send long greetings
 LISTING_LINE_MAX = 1024  # "n size" and "n uidl" (UIDL at most 70 characters)
@@ -66,6 +73,12 @@ class TransferInterrupted(ServerUnavailable):
     arrived is incomplete and must not be kept."""
 
     code = "transfer_interrupted"
+
+
+class TransferOverrun(TransferInterrupted):
+    """The message went on past the caller's `max_bytes`; nothing of it is to be kept."""
+
+    code = "transfer_overrun"
 
 
 class MailboxBusy(ServerUnavailable):
@@ -269,16 +282,22 @@ class Pop3Session:
         self._message_to(f"TOP {int(number)} 0", _Bounded(), what="TOP")
         return bytes(kept)
 
-    def retr_to(self, number: int, fileobj: BinaryIO) -> int:
+    def retr_to(self, number: int, fileobj: BinaryIO, *, max_bytes: int | None = None) -> int:
         """Streams message `number` into `fileobj` (dots un-stuffed, CRLF kept as sent)
         and returns how many bytes were written. On TransferInterrupted or TimedOut what
         was written is incomplete and the session is unusable: the caller drops the file.
-        A message without a final line end gains one: the server adds it (RFC 1939 3)."""
-        return self._message_to(f"RETR {int(number)}", fileobj, what="RETR")
+        A message without a final line end gains one: the server adds it (RFC 1939 3).
 
-    def _message_to(self, command: str, out: object, *, what: str) -> int:
+        `max_bytes` stops a server that sends more than it announced (or without end)
+        from filling the disk: TransferOverrun once more would be written. LIST sizes are
+        exact at Dovecot but only close at some servers, so give a margin."""
+        return self._message_to(f"RETR {int(number)}", fileobj, what="RETR", limit=max_bytes)
+
+    def _message_to(
+        self, command: str, out: object, *, what: str, limit: int | None = None
+    ) -> int:
         try:
-            return self._multiline_to(command, out, what=what)
+            return self._multiline_to(command, out, what=what, limit=limit)
         except _Refused as exc:
             # No such message (deleted by another client, or marked with DELE here).
             raise MessageNotFound(command) from exc
@@ -374,7 +393,9 @@ class Pop3Session:
         self._multiline_to(command, _Lines(), what=command)
         return lines
 
-    def _multiline_to(self, command: str, out: object, *, what: str) -> int:
+    def _multiline_to(
+        self, command: str, out: object, *, what: str, limit: int | None = None
+    ) -> int:
         """Sends `command` and copies its multi-line reply to `out.write`, a piece at a
         time: each piece is a whole line or, for a line longer than PIECE, part of one.
         Dot-stuffing (RFC 1939 3) is undone at line starts only."""
@@ -393,6 +414,8 @@ class Pop3Session:
                             return written
                         piece = piece[1:]
                     at_line_start = piece.endswith(b"\n")
+                    if limit is not None and written + len(piece) > limit:
+                        raise TransferOverrun(f"{what}: more than {limit} bytes")
                     out.write(piece)  # type: ignore[attr-defined]
                     written += len(piece)
             except ServerUnavailable as exc:
