@@ -104,3 +104,13 @@ def _default_language():
     translation.deactivate()
     yield
     translation.deactivate()
+
+
+@pytest.fixture
+def redis_locks(settings):
+    """Job locks in the real Redis under keys no other test run uses: test databases all
+    start their account ids at 1, so file locks under one DATA_DIR would collide."""
+    import secrets
+
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
+    settings.REDIS_KEY_PREFIX = f"postfach-test-{secrets.token_hex(6)}:"

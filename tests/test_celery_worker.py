@@ -230,3 +230,20 @@ def test_two_workers_over_twenty_accounts_sync_each_once_per_round(deployment, d
     assert runs[0] and runs[1], f"one worker did all the work: {runs}"
     rows = deployment.query("SELECT COUNT(*) FROM webmail_indexedmessage")
     assert rows[0][0] == 40
+
+
+def test_a_worker_prerenders_the_bodies_of_new_mail_after_a_sync(deployment, dovecot, tmp_path):
+    user = new_mail_user(dovecot)
+    user.append_many("INBOX", [_mail(n) for n in range(3)])
+    [account_id] = deployment.accounts_add([user], dovecot)
+    deployment.worker_start("solo", tmp_path)
+
+    deployment.send("webmail.tasks.account_sync_task", account_id)
+
+    rendered = (
+        "SELECT m.uid, b.html FROM webmail_renderedbody b JOIN webmail_indexedmessage m "
+        f"ON b.message_id = m.id WHERE b.account_id = {account_id} ORDER BY m.uid"
+    )
+    deployment.wait(lambda: len(deployment.query(rendered)) == 3, "the bodies to be rendered")
+    bodies = deployment.query(rendered)
+    assert all(f"Text {uid - 1}" in html for uid, html in bodies)  # UIDs start at 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,7 +33,8 @@ from webmail.protocols.store import (
     Quota,
     RawMessage,
 )
-from webmail.sanitize import SANITIZER_VERSION, SanitizedHtml, html_sanitize, text_to_html
+from webmail.sanitize import SANITIZER_VERSION, SanitizedHtml
+from webmail.services.bodies import body_cached, body_keep, body_message_id, body_sanitize
 from webmail.services.index import index_flags_changed, indexed_summary
 from webmail.services.stores import store_open
 
@@ -258,21 +258,6 @@ def message_open(
     )
 
 
-def body_render(
-    parsed: ParsedMessage,
-    *,
-    inline_image_url: Callable[[str], str | None],
-    remote_image_url: Callable[[str], str] | None,
-) -> SanitizedHtml:
-    """The one place a message body becomes HTML: sanitized HTML when the message has it,
-    else its plain text made into safe HTML."""
-    if parsed.html_body is not None:
-        return html_sanitize(
-            parsed.html_body, inline_image_url=inline_image_url, remote_image_url=remote_image_url
-        )
-    return SanitizedHtml(html=text_to_html(parsed.text_body or ""), remote_blocked=0)
-
-
 def message_body(
     *,
     account: MailAccount,
@@ -281,33 +266,36 @@ def message_body(
     uid: int,
     part: str | None,
     images: bool,
-    part_url: Callable[[str], str],
-    remote_image_url: Callable[[str], str],
     parsed: ParsedMessage | None = None,
 ) -> SanitizedHtml:
-    """The sanitized body, from the cache when this message was rendered lately; otherwise
-    sanitized once (from `parsed` when the caller has just parsed the message, else fetched
-    without marking it read) and cached under the sanitizer's version."""
+    """The sanitized body. While the message is indexed, from the database when the
+    worker's pre-render or an earlier open stored it (one query, no mail server), else
+    rendered and stored there. A message not in the index is rendered and kept in this
+    process's cache for a while (the page and then its body frame both need it).
+    Rendering takes `parsed` when the caller has just parsed the message, else fetches it
+    without marking it read."""
+    where = {"account": account, "folder": folder, "uidvalidity": uidvalidity, "uid": uid}
+    body = body_cached(**where, part=part, images=images)
+    if body is not None:
+        return body
+    message_id = body_message_id(**where)
     key = _body_cache_key(account, folder, uidvalidity, uid, part, images)
-    cached = cache.get(key)
-    if cached is not None:
-        return cached
+    if message_id is None:
+        body = cache.get(key)
+        if body is not None:
+            return body
     if parsed is None:
         with store_open(account) as store:
             raw = _message_read(store, folder, uidvalidity, uid)
         parsed = _message_parse(raw, part)
-    inline = parsed.inline_images
-
-    def inline_image_url(content_id: str) -> str | None:
-        part_id = inline.get(content_id)
-        return part_url(part_id) if part_id else None
-
-    body = body_render(
-        parsed,
-        inline_image_url=inline_image_url,
-        remote_image_url=remote_image_url if images else None,
-    )
-    cache.set(key, body, BODY_CACHE_SECONDS)
+    body, links_expire = body_sanitize(**where, parsed=parsed, images=images)
+    if message_id is not None:
+        body_keep(
+            account=account, message_id=message_id, part=part, images=images, body=body,
+            links_expire=links_expire,
+        )
+    else:
+        cache.set(key, body, BODY_CACHE_SECONDS)
     return body
 
 

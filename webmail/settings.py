@@ -210,6 +210,11 @@ LIVE_POLL_SECONDS = envint("LIVE_POLL_SECONDS", 15)
 MAIL_MAX_PARSE_BYTES = envint("MAIL_MAX_PARSE_BYTES", 50 * 1024 * 1024)
 # The attachments of one message we write may add up to this many bytes.
 MAIL_MAX_ATTACHMENT_BYTES = envint("MAIL_MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024)
+# After a sync brought new mail, the worker sanitizes the bodies of the newest
+# PRERENDER_RECENT INBOX messages (webmail.services.prerender), so opening one needs no
+# mail server; an account keeps at most PRERENDER_KEEP such renderings, the oldest go.
+PRERENDER_RECENT = envint("PRERENDER_RECENT", 200)
+PRERENDER_KEEP = envint("PRERENDER_KEEP", 2000)
 
 # Uploads (attachments) go to disk as they arrive, never into memory: the first handler
 # stops reading a file once a request brings more than MAIL_MAX_ATTACHMENT_BYTES, the

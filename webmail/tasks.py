@@ -11,6 +11,7 @@ from django.conf import settings
 
 from accounts.models import MailAccount
 from webmail.services.compose import compose_areas_clean
+from webmail.services.prerender import bodies_prerender
 from webmail.services.sync import account_sync, account_sync_queue, accounts_due
 
 
@@ -20,8 +21,18 @@ def account_sync_task(account_id: int) -> None:
     if account is None:
         return  # removed meanwhile: nothing to sync
     report = account_sync(account, budget_seconds=settings.SYNC_BUDGET_SECONDS)
+    if report.new and settings.PRERENDER_RECENT > 0:
+        bodies_prerender_task.delay(account.pk)  # new mail is opened first: have it ready
     if report.started and not report.complete and not report.error:
         account_sync_queue([account])  # the budget ran out: go on in a fresh task
+
+
+@shared_task(name="webmail.tasks.bodies_prerender_task", ignore_result=True)
+def bodies_prerender_task(account_id: int) -> None:
+    account = MailAccount.objects.filter(pk=account_id).first()
+    if account is None:
+        return
+    bodies_prerender(account=account, limit=settings.PRERENDER_RECENT)
 
 
 @shared_task(name="webmail.tasks.accounts_sync_due", ignore_result=True)

@@ -26,8 +26,7 @@ from webmail.selectors import (
     sync_status,
 )
 from webmail.services.contacts import contacts_collect
-from webmail.services.image_proxy import image_proxy_url
-from webmail.services.inline_parts import InlinePartRef, inline_part_ref, inline_part_token
+from webmail.services.inline_parts import inline_part_ref
 from webmail.services.stores import store_open
 
 from .common import account_for_user, folder_from, page_from, part_from
@@ -193,10 +192,6 @@ class _MessageLinks:
 
 
 def _body(account, folder, uidvalidity, uid, part, images, parsed=None):
-    def part_url(part_id: str) -> str:
-        token = inline_part_token(InlinePartRef(account.pk, folder, uidvalidity, uid, part_id))
-        return reverse("inline_part", kwargs={"token": token})
-
     return message_body(
         account=account,
         folder=folder,
@@ -204,8 +199,6 @@ def _body(account, folder, uidvalidity, uid, part, images, parsed=None):
         uid=uid,
         part=part,
         images=images,
-        part_url=part_url,
-        remote_image_url=image_proxy_url,
         parsed=parsed,
     )
 
