@@ -283,7 +283,7 @@ def main() -> None:
             )
             rss_ok = peak_mb < TARGET_RSS_MB if n >= 100_000 else None
             rows.append((
-                f"  worker peak RSS, {n:,} msgs (at start {result['rss_start_kb'] / 1024:.0f} MB)",
+                f"worker peak RSS, {n:,} msgs (at start {result['rss_start_kb'] / 1024:.0f} MB)",
                 f"{peak_mb:,.0f} MB",
                 f"< {TARGET_RSS_MB} MB at 100,000" if n >= 100_000 else "",
                 "" if rss_ok is None else verdict(rss_ok),
@@ -310,11 +310,12 @@ def main() -> None:
             verdict(p50 < TARGET_NO_CHANGE_MS),
         ))  # fmt: skip
 
+    # A Markdown table: readable here, and pasted as it is into benchmarks/RESULTS.md.
     width = max(len(r[0]) for r in rows)
-    print()
-    print(f"  {'':{width}}  {'figure':32}  {'target':22}  ")
+    print(f"\n| {'measure':{width}} | {'figure':32} | {'target':22} | result |")
+    print(f"| {'-' * width} | {'-' * 32} | {'-' * 22} | ------ |")
     for what, figure, target, result in rows:
-        print(f"  {what:{width}}  {figure:32}  {target:22}  {result}")
+        print(f"| {what:{width}} | {figure:32} | {target:22} | {result:6} |")
     print(f"  (load average at the end {', '.join(f'{x:.2f}' for x in os.getloadavg())})")
 
     from django.db import connection
