@@ -33,3 +33,26 @@ def test_server_words_keep_only_atom_characters():
         "Grüße", "5", "x", "ab", "anna@example.org",
     ]  # fmt: skip
     assert server_words("x\r\nA1 LOGOUT") == ["x", "A1", "LOGOUT"]
+
+
+def _document_fold_word_by_word(*parts):
+    # The definition document_fold takes short cuts to (it folds every synced message).
+    from webmail.search_fold import MAX_WORD, _strip_marks, _words
+
+    words = [w for w in _words(" ".join(p for p in parts if p)) if len(w) <= MAX_WORD]
+    dotless = [_strip_marks(w) for w in words if any(ch in w for ch in "äöü")]
+    return " ".join([word_fold(w) for w in words] + dotless)
+
+
+def test_it_folds_a_document_like_word_by_word():
+    texts = [
+        "Sehr geehrte Frau Müller, anbei die Übersicht (Änderungen: Größe, Maße).",
+        "„Grüße“ aus der STRASSE\u00a0— café naïve Zoë İstanbul ﬁle ½ x_y ǰ",
+        "plain ASCII only: invoice #42, anna@example.org, re: report",
+        "u\u0308ber " + "a" * 65 + " " + "ä" * 65 + " ok",
+        "Привет мир 中文 👍 \ud800 ΣΊΣΥΦΟΣ",
+        "",
+    ]
+    for text in texts:
+        assert document_fold("Jörg Weiß", text) == _document_fold_word_by_word("Jörg Weiß", text)
+        assert document_fold(text) == _document_fold_word_by_word(text)
