@@ -45,6 +45,19 @@ class IndexedFolder(models.Model):
     indexed_count = models.PositiveIntegerField(_("indexed"), default=0)
     total_count = models.PositiveIntegerField(_("to index"), default=0)
     synced_at = models.DateTimeField(_("synced"), null=True, blank=True)
+    # Bumped whenever UIDVALIDITY changes: the UIDs of one generation mean nothing in the
+    # next. Counting the changes of the current day lets the sync warn about a server that
+    # keeps resetting a folder (each time the whole folder is read again).
+    generation = models.PositiveIntegerField(_("generation"), default=0)
+    uidvalidity_changes = models.PositiveIntegerField(_("UIDVALIDITY changes"), default=0)
+    uidvalidity_changes_since = models.DateTimeField(
+        _("UIDVALIDITY changes counted since"), null=True, blank=True
+    )
+    # Without CONDSTORE only a FLAGS scan sees flags other clients changed: the newest
+    # messages at every sync, the whole folder every SYNC_FULL_FLAGS_HOURS. A scan goes
+    # in windows of UIDs and resumes at `flags_scan_from` after a time budget ran out.
+    flags_scanned_at = models.DateTimeField(_("all flags read"), null=True, blank=True)
+    flags_scan_from = models.PositiveBigIntegerField(_("flag scan resumes at UID"), default=0)
 
     class Meta:
         verbose_name = _("indexed folder")
@@ -109,6 +122,42 @@ class IndexedMessage(models.Model):
 
     def __str__(self):
         return f"{self.folder_id}/{self.uid}: {self.subject[:60]}"
+
+
+class VanishedMessage(models.Model):
+    """What the index knew of a message that left a folder (expunged, moved by another
+    client, or its folder's UIDVALIDITY changed), kept for one more sync cycle.
+
+    Deleting from the index is two-phase (mail-sync.md): lists, counts and search stop
+    showing the message at once (its IndexedMessage row is gone), while this tombstone
+    keeps the data only the index has, the body text it fetched. When a sync then finds a
+    message with the same (Message-ID, internal date, size) in any folder of the account,
+    it takes the text from here instead of fetching the body again, and the tombstone is
+    consumed. Tombstones older than the start of the last complete sync are purged.
+    """
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="+")
+    folder_name = models.CharField(_("folder"), max_length=1000)
+    generation = models.PositiveIntegerField(_("generation"), default=0)
+    uid = models.PositiveBigIntegerField(_("UID"))
+    message_id = models.CharField(_("Message-ID"), max_length=MESSAGE_ID_LENGTH, blank=True)
+    internal_date = models.DateTimeField(_("received"), null=True, blank=True)
+    size = models.PositiveBigIntegerField(_("size"), default=0)
+    has_attachments = models.BooleanField(_("has attachments"), default=False)
+    preview = models.CharField(_("preview"), max_length=PREVIEW_LENGTH, blank=True)
+    search_text = models.TextField(_("search text"), blank=True)
+    vanished_at = models.DateTimeField(_("vanished"))
+
+    class Meta:
+        verbose_name = _("vanished message")
+        verbose_name_plural = _("vanished messages")
+        indexes = [
+            models.Index(fields=["account", "message_id"], name="vanished_message_key"),
+            models.Index(fields=["account", "vanished_at"], name="vanished_message_age"),
+        ]
+
+    def __str__(self):
+        return f"{self.folder_name}/{self.generation}/{self.uid}"
 
 
 class RenderedBody(models.Model):

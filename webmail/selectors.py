@@ -12,7 +12,7 @@ import hashlib
 import logging
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -21,6 +21,7 @@ from django.db.models.functions import Least
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import MailAccount
+from webmail import clock
 from webmail.mime.model import ParsedMessage, PartContent
 from webmail.mime.parse import message_parse, message_part
 from webmail.models import IndexedFolder, IndexedMessage
@@ -37,6 +38,7 @@ from webmail.sanitize import SANITIZER_VERSION, SanitizedHtml
 from webmail.services.bodies import body_cached, body_keep, body_message_id, body_sanitize
 from webmail.services.index import index_flags_changed, indexed_summary
 from webmail.services.stores import store_open
+from webmail.services.sync import UIDVALIDITY_ALERT
 
 log = logging.getLogger(__name__)
 
@@ -415,6 +417,7 @@ class SyncStatus:
     error: str  # the last sync's failure in the reader's words, "" after a success
     error_at: datetime | None
     last_synced_at: datetime | None
+    warning: str = ""  # something the reader should know although syncs succeed
 
     @property
     def in_progress(self) -> bool:
@@ -433,7 +436,29 @@ def sync_status(*, account: MailAccount) -> SyncStatus:
         error=account.sync_error if account.sync_failures else "",
         error_at=account.sync_error_at,
         last_synced_at=account.last_synced_at,
+        warning=_uidvalidity_warning(account),
     )
+
+
+def _uidvalidity_warning(account: MailAccount) -> str:
+    """A folder whose UIDVALIDITY keeps changing is read again in full each time: a server
+    fault (a broken index, a restore loop) its administrator should hear about."""
+    folder = (
+        IndexedFolder.objects.filter(
+            account=account,
+            uidvalidity_changes__gt=UIDVALIDITY_ALERT,
+            uidvalidity_changes_since__gte=clock.now() - timedelta(days=1),
+        )
+        .order_by("-uidvalidity_changes")
+        .first()
+    )
+    if folder is None:
+        return ""
+    return _(
+        "The mail server keeps resetting the folder “%(folder)s” (%(count)d times in a "
+        "day), so its mail has to be read again each time. If this goes on, tell the "
+        "server's administrator."
+    ) % {"folder": folder.name, "count": folder.uidvalidity_changes}
 
 
 @dataclass(frozen=True)

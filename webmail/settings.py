@@ -277,6 +277,11 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "celery")
 # SYNC_BUDGET_SECONDS (well inside the task time limits), then queues its own continuation.
 SYNC_INTERVAL_SECONDS = envint("SYNC_INTERVAL_SECONDS", 300)
 SYNC_BUDGET_SECONDS = envint("SYNC_BUDGET_SECONDS", 600)
+# Servers without CONDSTORE cannot say which flags changed: every sync reads the flags of
+# the newest messages, and every SYNC_FULL_FLAGS_HOURS those of a whole folder (a change
+# another client made to old mail shows within that time). 6 hours: four scans a day cost
+# about 5 MB per 100,000 messages, while old mail rarely changes elsewhere.
+SYNC_FULL_FLAGS_HOURS = envint("SYNC_FULL_FLAGS_HOURS", 6)
 CELERY_BEAT_SCHEDULE = {
     "accounts-sync-due": {
         "task": "webmail.tasks.accounts_sync_due",

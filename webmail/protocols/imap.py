@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -50,6 +50,7 @@ from .store import (
     FolderStatus,
     IndexEntry,
     MessageSummary,
+    MovedMessages,
     Quota,
     RawMessage,
     SyncFeatures,
@@ -494,7 +495,16 @@ class ImapStore:
     def messages_move(
         self, folder: str, uids: list[int], target: str, *, uidvalidity: int
     ) -> list[int]:
-        """Moves the UIDs the folder still holds to `target` and returns them.
+        """Moves the UIDs the folder still holds to `target` and returns them (see
+        messages_move_mapped)."""
+        return self.messages_move_mapped(folder, uids, target, uidvalidity=uidvalidity).uids
+
+    def messages_move_mapped(
+        self, folder: str, uids: list[int], target: str, *, uidvalidity: int
+    ) -> MovedMessages:
+        """Moves the UIDs the folder still holds to `target`; returns them with the UIDs
+        they got there where the server tells (COPYUID, RFC 4315: in the tagged OK of COPY,
+        in an untagged OK before the expunges of MOVE; imaplib files both under COPYUID).
 
         UID MOVE where offered (atomic per command). Otherwise, in this order so a failure
         can leave a copy but never lose a message: UID COPY, +FLAGS.SILENT \\Deleted, then
@@ -507,22 +517,36 @@ class ImapStore:
         if target == folder:
             raise ValueError("source and target are the same folder")
         if not uids:
-            return []
+            return MovedMessages(uids=[])
+        target_uidvalidity = 0
+        new_uids: dict[int, int] = {}
         with self._talking():
             can_move = self._has("MOVE")
             if not can_move and not self._has("UIDPLUS"):
                 raise NotSupported("the server offers neither MOVE nor UIDPLUS")
             self._select_checked(folder, uidvalidity, readonly=False)
             present = self._present(uids)
+            imap = self._client._imap
             with self._refusable():
                 for chunk in _chunked(present):
+                    imap.response("COPYUID")  # drops any left over from earlier commands
                     if can_move:
                         self._client.move(chunk, target)
                     else:
                         self._client.copy(chunk, target)
+                    _, said = imap.response("COPYUID")
+                    if not can_move:
                         self._client.add_flags(chunk, ["\\Deleted"], silent=True)
                         self._client.uid_expunge(chunk)
-        return present
+                    validity, mapping = _copyuid(said, set(chunk))
+                    if validity and target_uidvalidity in (0, validity):
+                        target_uidvalidity = validity
+                        new_uids.update(mapping)
+        if len(new_uids) != len(present):  # a chunk without COPYUID: tell nothing
+            return MovedMessages(uids=present)
+        return MovedMessages(
+            uids=present, target_uidvalidity=target_uidvalidity, new_uids=new_uids
+        )
 
     def messages_expunge(self, folder: str, uids: list[int], *, uidvalidity: int) -> list[int]:
         """Removes exactly these UIDs for good: +FLAGS.SILENT \\Deleted, then UID EXPUNGE
@@ -765,12 +789,19 @@ class ImapStore:
         return sorted({uid for uid in found if uid >= first})
 
     def messages_index(
-        self, folder: str, uids: list[int], *, uidvalidity: int, text_bytes: int
+        self,
+        folder: str,
+        uids: list[int],
+        *,
+        uidvalidity: int,
+        text_bytes: int,
+        text_known: Callable[[list[IndexEntry]], Collection[int]] | None = None,
     ) -> list[IndexEntry]:
         """Index entries, newest first, for those of `uids` the folder still holds: one UID
         FETCH of flags, size, dates, structure and the header fields the index keeps, then
         the first `text_bytes` of each message's text part (found in its BODYSTRUCTURE; a
-        few more of HTML, which is mostly markup), one FETCH per part number. Only
+        few more of HTML, which is mostly markup), one FETCH per part number, except for
+        the UIDs `text_known` names after seeing the entries without text. Only
         BODY.PEEK: nothing becomes \\Seen."""
         _check_uids(uids)
         if len(uids) > MAX_INDEX_BATCH:
@@ -780,7 +811,14 @@ class ImapStore:
         with self._talking():
             self._examined_checked(folder, uidvalidity)
             found = self._uid_fetch(uids, INDEX_ITEMS)
-            texts = self._texts(found, text_bytes) if text_bytes > 0 else {}
+            entries = self._entries(found, {})
+            known = set(text_known(entries)) if text_known is not None and entries else set()
+            wanted = {uid: data for uid, data in found.items() if uid not in known}
+            texts = self._texts(wanted, text_bytes) if text_bytes > 0 and wanted else {}
+        return self._entries(found, texts) if texts else entries
+
+    @staticmethod
+    def _entries(found: dict[int, dict[bytes, Any]], texts: dict[int, str]) -> list[IndexEntry]:
         entries = []
         for uid in sorted(found, reverse=True):
             try:
@@ -1208,6 +1246,31 @@ def _uid_set(text: bytes) -> list[int]:
             raise ServerUnavailable("more UIDs than a folder may hold here")
         uids.extend(range(a, b + 1))
     return uids
+
+
+def _copyuid(data: list[Any] | None, moved: set[int]) -> tuple[int, dict[int, int]]:
+    """`uidvalidity source-set target-set` of COPYUID responses as (UIDVALIDITY, old UID
+    -> new UID), the sets paired in their order (RFC 4315 section 3). Only UIDs of
+    `moved` count; anything malformed is (0, {}): the caller then knows nothing."""
+    validity = 0
+    mapping: dict[int, int] = {}
+    try:
+        for line in data or []:
+            if not isinstance(line, bytes):
+                continue
+            parts = line.split()
+            if len(parts) != 3 or not parts[0].isdigit():
+                return 0, {}
+            if validity not in (0, int(parts[0])):
+                return 0, {}
+            validity = int(parts[0])
+            old, new = _uid_set(parts[1]), _uid_set(parts[2])
+            if len(old) != len(new):
+                return 0, {}
+            mapping.update((a, b) for a, b in zip(old, new, strict=True) if a in moved)
+    except ServerUnavailable:
+        return 0, {}
+    return validity, mapping
 
 
 def _esearch_all(data: list[Any] | None) -> list[int]:

@@ -7,7 +7,7 @@ here is plain data: no Django, no request.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -137,6 +137,16 @@ class IndexEntry:
 
 
 @dataclass(frozen=True)
+class MovedMessages:
+    """What a move did: the UIDs that were there to move and, where the server said so
+    (UIDPLUS COPYUID, RFC 4315), the UIDs they have in the target now."""
+
+    uids: list[int]  # moved, ascending
+    target_uidvalidity: int = 0  # 0: the server did not say
+    new_uids: dict[int, int] = field(default_factory=dict)  # old UID -> UID in the target
+
+
+@dataclass(frozen=True)
 class FlagChanges:
     flags: dict[int, frozenset[str]]  # UID -> its flags now
     vanished: list[int]  # UIDs expunged (QRESYNC only; may name UIDs never seen)
@@ -158,10 +168,17 @@ class SyncSource(Protocol):
         """The UIDs from `first` up, ascending."""
 
     def messages_index(
-        self, folder: str, uids: list[int], *, uidvalidity: int, text_bytes: int
+        self,
+        folder: str,
+        uids: list[int],
+        *,
+        uidvalidity: int,
+        text_bytes: int,
+        text_known: Callable[[list[IndexEntry]], Collection[int]] | None = None,
     ) -> list[IndexEntry]:
         """Index entries of those UIDs that still exist, with at most about `text_bytes`
-        of body text each."""
+        of body text each. `text_known` is shown the entries before any text is fetched
+        and names the UIDs whose text the caller has already (their entries keep "")."""
 
     def message_changes(
         self, folder: str, *, uidvalidity: int, since: int, first: int, last: int | None
@@ -238,6 +255,11 @@ class MailStore(Protocol):
     ) -> list[int]:
         """Moves these UIDs to `target`; returns the UIDs that were there to move. Never
         touches other messages. Aborts with FolderChanged if the UIDVALIDITY differs."""
+
+    def messages_move_mapped(
+        self, folder: str, uids: list[int], target: str, *, uidvalidity: int
+    ) -> MovedMessages:
+        """messages_move, also telling the UIDs the messages got in the target."""
 
     def messages_expunge(self, folder: str, uids: list[int], *, uidvalidity: int) -> list[int]:
         """Removes exactly these UIDs for good; returns the UIDs that were there."""

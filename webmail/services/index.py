@@ -16,8 +16,15 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 
 from accounts.models import MailAccount
+from webmail import clock
 from webmail.mime.headers import address_list
-from webmail.models import MESSAGE_ID_LENGTH, PREVIEW_LENGTH, IndexedFolder, IndexedMessage
+from webmail.models import (
+    MESSAGE_ID_LENGTH,
+    PREVIEW_LENGTH,
+    IndexedFolder,
+    IndexedMessage,
+    VanishedMessage,
+)
 from webmail.protocols.store import Address, FolderState, IndexEntry, MessageSummary
 from webmail.search_fold import document_fold
 
@@ -58,9 +65,15 @@ def addresses_text(addresses: Sequence[Address]) -> str:
     )
 
 
-def _row(folder: IndexedFolder, entry: IndexEntry) -> IndexedMessage:
+def _row(
+    folder: IndexedFolder, entry: IndexEntry, carried: VanishedMessage | None = None
+) -> IndexedMessage:
+    """The row for a message the server described; with `carried`, a tombstone of the
+    same message, whose body text (never fetched again) replaces the entry's."""
     summary = entry.summary
     sender = summary.sender
+    text = carried.search_text if carried is not None else entry.text[:SEARCH_TEXT_LENGTH]
+    preview = carried.preview if carried is not None else entry.text[:PREVIEW_LENGTH]
     return IndexedMessage(
         folder=folder,
         uid=summary.uid,
@@ -76,15 +89,15 @@ def _row(folder: IndexedFolder, entry: IndexEntry) -> IndexedMessage:
         internal_date=summary.internal_date,
         size=summary.size,
         has_attachments=summary.has_attachments,
-        preview=entry.text[:PREVIEW_LENGTH],
-        search_text=entry.text[:SEARCH_TEXT_LENGTH],
+        preview=preview,
+        search_text=text,
         search_document=document_fold(
             sender.name if sender else "",
             sender.addr if sender else "",
             ", ".join(str(a) for a in summary.recipients),
             ", ".join(str(a) for a in entry.cc),
             summary.subject,
-            entry.text[:SEARCH_TEXT_LENGTH],
+            text,
         ),
         **_flag_columns(summary.flags),
     )
@@ -97,19 +110,88 @@ _UPDATED = [
 ]  # fmt: skip
 
 
-def index_entries_store(folder: IndexedFolder, entries: Sequence[IndexEntry]) -> int:
+def index_entries_store(
+    folder: IndexedFolder,
+    entries: Sequence[IndexEntry],
+    carried: dict[int, VanishedMessage] | None = None,
+) -> int:
     """Inserts the messages, or updates them where their UID is indexed already (a batch
-    repeated after a crash): never a duplicate. Returns how many were given."""
+    repeated after a crash): never a duplicate. `carried` maps UIDs to tombstones of the
+    same messages (index_tombstones_match): their text is taken over and the tombstones
+    are consumed, in the caller's transaction. Returns how many were given."""
     if not entries:
         return 0
+    carried = carried or {}
     IndexedMessage.objects.bulk_create(
-        [_row(folder, entry) for entry in entries],
+        [_row(folder, entry, carried.get(entry.summary.uid)) for entry in entries],
         update_conflicts=True,
         unique_fields=["folder", "uid"],
         update_fields=_UPDATED,
         batch_size=SQL_CHUNK,
     )
+    used = [tomb.pk for tomb in carried.values()]
+    for chunk in _chunks(used):
+        VanishedMessage.objects.filter(pk__in=chunk).delete()
     return len(entries)
+
+
+# -- tombstones: two-phase deletes (mail-sync.md) ------------------------------------------
+
+
+def _tombstone_key(message_id: str, internal_date, size: int) -> tuple:
+    return (message_id, internal_date, size)
+
+
+def _tombstones_make(folder: IndexedFolder, rows) -> None:
+    """Keeps what only the index knows of these rows (see VanishedMessage)."""
+    now = clock.now()
+    columns = ("uid", "message_id", "internal_date", "size", "has_attachments", "preview",
+               "search_text")  # fmt: skip
+    VanishedMessage.objects.bulk_create(
+        [
+            VanishedMessage(
+                account_id=folder.account_id,
+                folder_name=folder.name,
+                generation=folder.generation,
+                vanished_at=now,
+                **dict(zip(columns, values, strict=True)),
+            )
+            for values in rows.values_list(*columns).iterator(chunk_size=SQL_CHUNK)
+        ],
+        batch_size=SQL_CHUNK,
+    )
+
+
+def index_tombstones_match(
+    account: MailAccount, entries: Sequence[IndexEntry]
+) -> dict[int, VanishedMessage]:
+    """UID -> a tombstone of the same message (Message-ID, internal date and size equal)
+    for those entries that have one; each tombstone goes to one entry at most. Only
+    entries with a Message-ID take part: without it, date and size alone are too weak a
+    key to give one message another's text."""
+    wanted: dict[tuple, list[int]] = {}
+    for entry in entries:
+        summary = entry.summary
+        if entry.message_id and summary.internal_date is not None:
+            key = _tombstone_key(
+                entry.message_id[:MESSAGE_ID_LENGTH], summary.internal_date, summary.size
+            )
+            wanted.setdefault(key, []).append(summary.uid)
+    found: dict[int, VanishedMessage] = {}
+    ids = sorted({key[0] for key in wanted})
+    for chunk in _chunks(ids):
+        tombs = VanishedMessage.objects.filter(account=account, message_id__in=chunk)
+        for tomb in tombs.order_by("-vanished_at"):
+            uids = wanted.get(_tombstone_key(tomb.message_id, tomb.internal_date, tomb.size))
+            if uids:
+                found[uids.pop()] = tomb
+    return found
+
+
+def index_tombstones_purge(account: MailAccount, *, before) -> int:
+    """Drops the tombstones made before `before` (the start of the last complete sync:
+    every folder was looked at since, so whatever they could re-link was re-linked)."""
+    return VanishedMessage.objects.filter(account=account, vanished_at__lt=before).delete()[0]
 
 
 def _chunks(uids: Sequence[int]) -> Iterable[list[int]]:
@@ -137,11 +219,27 @@ def index_flags_set(folder: IndexedFolder, flags: dict[int, frozenset[str]]) -> 
 
 
 def index_uids_delete(folder: IndexedFolder, uids: Iterable[int]) -> int:
-    """Removes these UIDs from the folder's index; returns how many were there."""
+    """Removes these UIDs from the folder's index, leaving tombstones (two-phase delete);
+    returns how many were there."""
     count = 0
     for chunk in _chunks(sorted(set(uids))):
-        count += IndexedMessage.objects.filter(folder=folder, uid__in=chunk).delete()[0]
+        rows = IndexedMessage.objects.filter(folder=folder, uid__in=chunk)
+        _tombstones_make(folder, rows)
+        count += _deleted(rows)
     return count
+
+
+def _deleted(rows) -> int:
+    # Only the messages: delete() also counts rows that cascade from them.
+    return rows.delete()[1].get(IndexedMessage._meta.label, 0)
+
+
+def index_folder_clear(folder: IndexedFolder) -> int:
+    """Removes every message of the folder from its index, leaving tombstones (a
+    UIDVALIDITY change or a folder gone: its mail may come back under other UIDs)."""
+    rows = IndexedMessage.objects.filter(folder=folder)
+    _tombstones_make(folder, rows)
+    return _deleted(rows)
 
 
 def folder_counts_refresh(folder: IndexedFolder) -> None:
@@ -226,6 +324,7 @@ def index_folders_reconcile(
                 counts["renamed"] += 1
         for row in gone:
             del rows[row.name]
+            index_folder_clear(row)
             row.delete()
             counts["deleted"] += 1
         for state in new:
@@ -299,6 +398,42 @@ def index_messages_removed(
         return
     if index_uids_delete(row, uids):
         folder_counts_refresh(row)
+
+
+@_hook
+def index_messages_moved(
+    *,
+    account: MailAccount,
+    folder: str,
+    uidvalidity: int,
+    target: str,
+    target_uidvalidity: int,
+    new_uids: dict[int, int],
+) -> bool:
+    """The server moved these UIDs to `target`, where they got `new_uids` (old UID -> new,
+    from COPYUID, RFC 4315). When the target's index holds that UIDVALIDITY, the rows move
+    over at once with all they know (body text included), so the target lists them before
+    the next sync. Its UIDNEXT stays: that sync still fetches from there and skips the
+    UIDs indexed here. Returns False when the rows could not be moved (the caller then
+    marks the target as not fully indexed)."""
+    source = _indexed_folder(account, folder, uidvalidity)
+    target_row = _indexed_folder(account, target, target_uidvalidity)
+    if source is None or target_row is None or not target_row.fully_indexed or not new_uids:
+        return False
+    moved = []
+    for chunk in _chunks(sorted(new_uids)):
+        for row in IndexedMessage.objects.filter(folder=source, uid__in=chunk):
+            copy = IndexedMessage(folder=target_row, uid=new_uids[row.uid])
+            for name in _UPDATED:
+                setattr(copy, name, getattr(row, name))
+            moved.append(copy)
+    # A sync that ran in between may have indexed some already: those rows stay.
+    IndexedMessage.objects.bulk_create(moved, ignore_conflicts=True, batch_size=SQL_CHUNK)
+    for chunk in _chunks(sorted(new_uids)):
+        _deleted(IndexedMessage.objects.filter(folder=source, uid__in=chunk))
+    folder_counts_refresh(source)
+    folder_counts_refresh(target_row)
+    return len(moved) == len(new_uids)
 
 
 @_hook

@@ -28,7 +28,12 @@ from webmail.protocols.errors import FolderChanged, FolderNotFound
 from webmail.protocols.store import FolderInfo, MailStore
 
 from .errors import ActionNotAllowed
-from .index import index_flags_changed, index_folder_grew, index_messages_removed
+from .index import (
+    index_flags_changed,
+    index_folder_grew,
+    index_messages_moved,
+    index_messages_removed,
+)
 from .stores import store_open
 from .sync import account_sync_queue
 
@@ -277,12 +282,25 @@ def _move(
         raise FolderNotFound("no target folder")
     if target == folder:
         raise ActionNotAllowed(_("These messages are in that folder already."))
-    moved = store.messages_move(folder, uids, target, uidvalidity=uidvalidity)
+    result = store.messages_move_mapped(folder, uids, target, uidvalidity=uidvalidity)
+    moved = result.uids
     _done(moved, uids)
-    # Gone from this folder's list at once; the target gets them under UIDs only the next
-    # sync learns, so until that sync (queued now) the target's list comes from the server.
-    index_messages_removed(account=account, folder=folder, uidvalidity=uidvalidity, uids=moved)
-    index_folder_grew(account=account, folder=target)
+    # Gone from this folder's list at once. Where the server told the new UIDs (COPYUID)
+    # the rows move to the target's index with them; otherwise only the next sync (queued
+    # now) learns them, and until then the target's list comes from the server.
+    relinked = index_messages_moved(
+        account=account,
+        folder=folder,
+        uidvalidity=uidvalidity,
+        target=target,
+        target_uidvalidity=result.target_uidvalidity,
+        new_uids=result.new_uids,
+    )
+    if not relinked:
+        index_messages_removed(
+            account=account, folder=folder, uidvalidity=uidvalidity, uids=moved
+        )
+        index_folder_grew(account=account, folder=target)
     account_sync_queue([account])
     return Outcome(count=len(moved), target=target, target_role=role)
 

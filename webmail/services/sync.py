@@ -8,7 +8,9 @@ The rules are mail-sync.md's; in order, for one account:
    Folder rows are created, deleted, or renamed (same UIDVALIDITY under a new name).
    A fully indexed folder whose counters did not move is not even opened.
 3. Per folder, INBOX first, after EXAMINE (read-only; nothing becomes \\Seen):
-   - UIDVALIDITY changed: drop its index and rebuild it.
+   - UIDVALIDITY changed: a new generation; its index is dropped (leaving tombstones)
+     and rebuilt. A folder that changes more than UIDVALIDITY_ALERT times a day makes
+     the sync status warn the reader.
    - Not fully indexed yet (first sync, or resumed after a crash or time budget): the
      UIDs the server holds minus those indexed are fetched newest first, in batches,
      each batch committed with its progress, so a reader sees the newest mail at once
@@ -17,7 +19,14 @@ The rules are mail-sync.md's; in order, for one account:
    - Fully indexed, with CONDSTORE: new UIDs (from UIDNEXT up) newest first, then
      `CHANGEDSINCE` for flags and (QRESYNC) `VANISHED` for expunges, in windows of
      UIDs; without QRESYNC a UID SEARCH diff finds expunges. Without CONDSTORE: the
-     UID SEARCH diff, and the flags of the most recent messages.
+     UID SEARCH diff, the flags of the most recent messages, and every
+     SYNC_FULL_FLAGS_HOURS the flags of the whole folder, in windows of UIDs, resumed
+     where a time budget stopped it.
+   - Deletes are two-phase: a message leaving the index leaves a tombstone (see
+     VanishedMessage). A message fetched anywhere in the account that matches one
+     takes its body text from there instead of fetching it (a move by another client
+     costs a header fetch only); tombstones older than the start of the last complete
+     sync are purged at the end of the next one.
    - UIDNEXT and HIGHESTMODSEQ advance to the EXAMINE snapshot only in the transaction
      after everything below them is applied (rule 7).
 4. Errors of the server or the login are recorded on the account (sync_error,
@@ -34,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
@@ -49,7 +59,10 @@ from .index import (
     folder_counts_refresh,
     index_entries_store,
     index_flags_set,
+    index_folder_clear,
     index_folders_reconcile,
+    index_tombstones_match,
+    index_tombstones_purge,
     index_uids_delete,
 )
 from .locks import LockLost, job_lock
@@ -61,6 +74,7 @@ BATCH = 500  # messages per header FETCH and per transaction
 TEXT_BYTES = 2048  # of each message's text, for its preview and search
 CHANGES_WINDOW = 5000  # indexed UIDs per CHANGEDSINCE FETCH
 RECENT_FLAGS = 1000  # newest messages whose flags are read again without CONDSTORE
+UIDVALIDITY_ALERT = 3  # UIDVALIDITY changes of one folder in a day before the reader is warned
 LOCK_SECONDS = 300  # a crashed worker blocks its account this long; refreshed per batch
 BACKOFF_CAP = timedelta(hours=6)
 SPECIAL_ORDER = ["\\Sent", "\\Drafts", "\\Archive", "\\Junk", "\\Trash"]
@@ -88,6 +102,7 @@ class SyncReport:
     new: int = 0  # messages fetched into the index
     changed: int = 0  # indexed messages whose flags changed
     vanished: int = 0  # indexed messages removed
+    carried: int = 0  # fetched without their body text: a tombstone had it
     error: str = ""  # for the reader, in their language
     error_code: str = ""  # for logs and tests
     seconds: float = 0.0
@@ -126,10 +141,14 @@ def account_sync(
         if lock is None:
             report.started = False
             return report
-        MailAccount.objects.filter(pk=account.pk).update(sync_started_at=clock.now())
+        began = clock.now()
+        MailAccount.objects.filter(pk=account.pk).update(sync_started_at=began)
         run = _Run(account, lock, report, batch=batch, deadline=deadline)
         try:
             run.account()
+            # Every folder was looked at since `began`: a tombstone older than that had a
+            # whole cycle to be re-linked (deletes are two-phase, mail-sync.md).
+            index_tombstones_purge(account, before=began)
         except (_OutOfTime, LockLost) as exc:
             if isinstance(exc, LockLost):
                 log.warning("account %s: sync lock expired mid-sync; stopped", account.pk)
@@ -278,17 +297,30 @@ class _Run:
         self._time_check()
 
     def _fetch(self, row: IndexedFolder, uids_newest_first: list[int]) -> None:
-        """Fetches and stores these UIDs in batches, one transaction per batch."""
+        """Fetches and stores these UIDs in batches, one transaction per batch. Messages
+        a tombstone knows (moved here by another client, or back after a UIDVALIDITY
+        change) take their text from it: no body fetch."""
         for start in range(0, len(uids_newest_first), self.batch):
             chunk = uids_newest_first[start : start + self.batch]
+            carried = {}
+
+            def text_known(entries, carried=carried):
+                carried.update(index_tombstones_match(self.account_row, entries))
+                return carried.keys()
+
             entries = self.source.messages_index(
-                row.name, chunk, uidvalidity=row.uidvalidity, text_bytes=TEXT_BYTES
+                row.name,
+                chunk,
+                uidvalidity=row.uidvalidity,
+                text_bytes=TEXT_BYTES,
+                text_known=text_known,
             )
             with transaction.atomic():
-                index_entries_store(row, entries)
+                index_entries_store(row, entries, carried)
                 row.indexed_count += len(entries)
                 row.save(update_fields=["indexed_count"])
             self.report.new += len(entries)
+            self.report.carried += len(carried)
             self._batch_done()
 
     def _indexed_uids(self, row: IndexedFolder, first: int = 1) -> set[int]:
@@ -338,18 +370,34 @@ class _Run:
         )
 
     def _rebuild(self, row: IndexedFolder) -> None:
-        """UIDVALIDITY changed: every indexed UID may name another message now."""
-        log.info("account %s: UIDVALIDITY of a folder changed; rebuilding", self.account_row.pk)
+        """UIDVALIDITY changed: every indexed UID may name another message now. The rows
+        become tombstones of the old generation, so the rebuild (a new generation) takes
+        their text over instead of fetching every body again."""
+        now = clock.now()
+        since = row.uidvalidity_changes_since
+        if since is None or now - since > timedelta(days=1):
+            row.uidvalidity_changes, row.uidvalidity_changes_since = 0, now
+        row.uidvalidity_changes += 1
+        log_at = logging.WARNING if row.uidvalidity_changes > UIDVALIDITY_ALERT else logging.INFO
+        log.log(
+            log_at,
+            "account %s: UIDVALIDITY of a folder changed (%d times today); rebuilding",
+            self.account_row.pk,
+            row.uidvalidity_changes,
+        )
         with transaction.atomic():
-            IndexedMessage.objects.filter(folder=row).delete()
-            row.uidnext = row.highestmodseq = row.indexed_count = 0
+            index_folder_clear(row)
+            row.generation += 1
+            row.uidnext = row.highestmodseq = row.indexed_count = row.flags_scan_from = 0
             row.fully_indexed = False
-            row.synced_at = None
+            row.synced_at = row.flags_scanned_at = None
             row.save(
                 update_fields=[
-                    "uidnext", "highestmodseq", "indexed_count", "fully_indexed", "synced_at"
+                    "uidnext", "highestmodseq", "indexed_count", "fully_indexed", "synced_at",
+                    "generation", "uidvalidity_changes", "uidvalidity_changes_since",
+                    "flags_scanned_at", "flags_scan_from",
                 ]
-            )
+            )  # fmt: skip
         self.report.folders_rebuilt += 1
 
     def _backfill(self, row: IndexedFolder, snapshot: FolderSnapshot) -> None:
@@ -369,7 +417,10 @@ class _Run:
         del indexed, present, gone
         self._fetch(row, missing)
         uidnext = max(snapshot.uidnext, server[-1] + 1 if server else 1)
-        self._finish(row, snapshot, fully_indexed=True, uidnext=uidnext)
+        # A first sync read every message's flags: the next full flag scan is a period away.
+        self._finish(
+            row, snapshot, fully_indexed=True, uidnext=uidnext, flags_scanned_at=clock.now()
+        )
 
     def _new_mail(self, row: IndexedFolder, snapshot: FolderSnapshot) -> int:
         """Fetches the UIDs from the folder's UIDNEXT up (newest first) that are not
@@ -405,13 +456,13 @@ class _Run:
                 self._expunged_diff(row)
         self._finish(row, snapshot, highestmodseq=snapshot.highestmodseq)
 
-    def _windows(self, row: IndexedFolder) -> list[tuple[int, int | None]]:
-        """UID ranges covering 1..* with at most CHANGES_WINDOW indexed UIDs in each, so
-        a folder where everything changed answers in bounded pieces."""
-        uids = IndexedMessage.objects.filter(folder=row).order_by("uid")
+    def _windows(self, row: IndexedFolder, start: int = 1) -> list[tuple[int, int | None]]:
+        """UID ranges covering start..* with at most CHANGES_WINDOW indexed UIDs in each,
+        so a folder where everything changed answers in bounded pieces."""
+        uids = IndexedMessage.objects.filter(folder=row, uid__gte=start).order_by("uid")
         starts = list(uids.values_list("uid", flat=True)[CHANGES_WINDOW::CHANGES_WINDOW])
         windows: list[tuple[int, int | None]] = []
-        first = 1
+        first = start
         for start in starts:
             windows.append((first, start - 1))
             first = start
@@ -439,8 +490,39 @@ class _Run:
             flags = self.source.message_flags(row.name, recent, uidvalidity=row.uidvalidity)
             with transaction.atomic():
                 self.report.changed += index_flags_set(row, flags)
+        del indexed, recent
+        if self._full_flag_scan_due(row):
+            self._full_flag_scan(row)
         uidnext = max(snapshot.uidnext, server[-1] + 1 if server else 1)
         self._finish(row, snapshot, uidnext=uidnext)
+
+    def _full_flag_scan_due(self, row: IndexedFolder) -> bool:
+        if row.flags_scan_from or row.flags_scanned_at is None:
+            return True  # a scan to resume, or never done
+        period = timedelta(hours=settings.SYNC_FULL_FLAGS_HOURS)
+        return clock.now() - row.flags_scanned_at >= period
+
+    def _full_flag_scan(self, row: IndexedFolder) -> None:
+        """Reads the flags of every indexed message, oldest first, CHANGES_WINDOW indexed
+        UIDs per FETCH; each window is applied with the UID the scan goes on from, so a
+        time budget (or a crash) costs at most one window."""
+        for first, last in self._windows(row, start=max(row.flags_scan_from, 1)):
+            uids = IndexedMessage.objects.filter(folder=row, uid__gte=first)
+            if last is not None:
+                uids = uids.filter(uid__lte=last)
+            wanted = list(uids.values_list("uid", flat=True))
+            with transaction.atomic():
+                if wanted:
+                    flags = self.source.message_flags(
+                        row.name, wanted, uidvalidity=row.uidvalidity
+                    )
+                    self.report.changed += index_flags_set(row, flags)
+                if last is None:
+                    row.flags_scan_from, row.flags_scanned_at = 0, clock.now()
+                else:
+                    row.flags_scan_from = last + 1
+                row.save(update_fields=["flags_scan_from", "flags_scanned_at"])
+            self._batch_done()
 
 
 REFRESH_BUDGET_SECONDS = 5
