@@ -43,6 +43,13 @@ _COLUMNS = [
 ]  # fmt: skip
 
 
+# What grouping needs, read as tuples for the conversation list.
+_THREAD_COLUMNS = [
+    "pk", "folder_id", "uid", "message_id", "in_reply_to", "references", "subject", "date",
+    "internal_date", "flags",
+]  # fmt: skip
+
+
 @dataclass(frozen=True)
 class ConversationEntry:
     summary: MessageSummary
@@ -73,9 +80,7 @@ def _folders(account: MailAccount, folder: str) -> tuple[IndexedFolder | None, l
     rows = IndexedFolder.objects.filter(account=account, selectable=True).filter(
         Q(name=folder) | Q(special_use="\\Sent") | Q(name="INBOX")
     )
-    rows = list(
-        rows.only("name", "special_use", "uidvalidity", "fully_indexed", "messages")
-    )
+    rows = list(rows.only("name", "special_use", "uidvalidity", "fully_indexed", "messages"))
     current = next((r for r in rows if r.name == folder and r.fully_indexed), None)
     if current is None:
         return None, []
@@ -183,6 +188,17 @@ class ConversationPage(PageLinks):
     partial: bool  # the folder holds more than the THREAD_WINDOW grouped
 
 
+def _conversation_row(members: list, folder_pk: int, summary: MessageSummary) -> ConversationRow:
+    here = [row for row in members if row.folder_id == folder_pk]
+    copies = {row.message_id for row in members if row.message_id}
+    return ConversationRow(
+        summary=summary,
+        messages=len(copies) + sum(1 for row in members if not row.message_id),
+        unread=sum(1 for row in here if "\\Seen" not in row.flags.split()),
+        uids=frozenset(row.uid for row in here),
+    )
+
+
 def conversation_page(*, account: MailAccount, folder: str, page: int) -> ConversationPage | None:
     """One page of the folder's conversations, newest first (MAIL_PAGE_SIZE a page), from
     the index alone; None while the folder is not fully indexed. Only the newest
@@ -192,40 +208,42 @@ def conversation_page(*, account: MailAccount, folder: str, page: int) -> Conver
     current, sent = _folders(account, folder)
     if current is None:
         return None
+    # Plain tuples, not models: 2,000 model instances cost more than the grouping.
     recent = list(
         IndexedMessage.objects.filter(folder_id=current.pk)
-        .only(*_COLUMNS)
-        .order_by("-uid")[:THREAD_WINDOW]
+        .order_by("-uid")
+        .values_list(*_THREAD_COLUMNS, named=True)[:THREAD_WINDOW]
     )
     dates = [row.date for row in recent if row.date is not None]
     sent_rows = []
     if sent and dates:  # the replies sent in the same time
         sent_rows = list(
             IndexedMessage.objects.filter(folder_id__in=[f.pk for f in sent], date__gte=min(dates))
-            .only(*_COLUMNS)
-            .order_by("-date")[:THREAD_WINDOW]
+            .order_by("-date")
+            .values_list(*_THREAD_COLUMNS, named=True)[:THREAD_WINDOW]
         )
     rows = {row.pk: row for row in (*recent, *sent_rows)}
-    listed = []
+    listed = []  # the members of each conversation with a message here, oldest first
     for conversation in threads_build(_item(row) for row in rows.values()):
         members = [rows[item.key] for item in conversation.items]
-        here = [row for row in members if row.folder_id == current.pk]
-        if not here:  # only sent mail: it belongs to the Sent folder's list
-            continue
-        copies = {row.message_id for row in members if row.message_id}
-        listed.append(
-            ConversationRow(
-                summary=indexed_summary(here[-1]),
-                messages=len(copies) + sum(1 for row in members if not row.message_id),
-                unread=sum(1 for row in here if "\\Seen" not in row.flags.split()),
-                uids=frozenset(row.uid for row in here),
-            )
-        )
+        if any(row.folder_id == current.pk for row in members):
+            listed.append(members)  # else only sent mail: it is listed in Sent
     size = settings.MAIL_PAGE_SIZE
     page_count = max(1, math.ceil(len(listed) / size))
     page = min(max(1, page), page_count)
+    shown = listed[(page - 1) * size : page * size]
+    newest_here = [[row for row in members if row.folder_id == current.pk][-1] for members in shown]
+    summaries = {
+        row.pk: indexed_summary(row)
+        for row in IndexedMessage.objects.filter(pk__in=[row.pk for row in newest_here]).only(
+            *_COLUMNS
+        )
+    }
     return ConversationPage(
-        rows=listed[(page - 1) * size : page * size],
+        rows=[
+            _conversation_row(members, current.pk, summaries[newest.pk])
+            for members, newest in zip(shown, newest_here, strict=True)
+        ],
         uidvalidity=current.uidvalidity,
         page_number=page,
         page_count=page_count,

@@ -23,6 +23,7 @@ import re
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from webmail.compose.reply import subject_base
 
@@ -58,11 +59,15 @@ class Conversation:
 def subject_key(subject: str) -> str:
     """The subject as conversations compare it: without reply and forward prefixes
     (the ones replies strip, webmail.compose.reply), case and runs of spaces."""
-    return _SPACES.sub(" ", subject_base(subject)).casefold().strip()
+    return _subject(subject)[0]
 
 
-def _is_reply_subject(subject: str) -> bool:
-    return bool(subject) and subject_base(subject) != " ".join(subject.split())
+@lru_cache(maxsize=4096)  # a folder's subjects repeat (every reply); folding them is not free
+def _subject(subject: str) -> tuple[str, bool]:
+    """The subject's key, and whether it carried a reply or forward prefix."""
+    base = subject_base(subject)
+    key = _SPACES.sub(" ", base).casefold().strip()
+    return key, bool(subject) and base != " ".join(subject.split())
 
 
 def references_split(text: str) -> list[str]:
@@ -118,10 +123,10 @@ def threads_build(items: Iterable[ThreadItem]) -> list[Conversation]:
     waiting: list[tuple[str, str]] = []  # header-less replies older than every match
     for number in order:
         item, node = items[number], nodes[number]
-        key = subject_key(item.subject)
+        key, reply = _subject(item.subject)
         if not key:
             continue
-        fallback = not item.has_references and _is_reply_subject(item.subject)
+        fallback = reply and not item.has_references
         seen = by_subject.setdefault(key, [])
         if fallback and seen:
             groups.union(seen[-1], node)
