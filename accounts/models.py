@@ -28,6 +28,11 @@ class User(AbstractUser):
     time_zone = models.CharField(
         _("time zone"), max_length=64, blank=True, choices=_time_zone_choices
     )
+    # Stamped at most once a minute by webmail.middleware.UserActivityMiddleware; the
+    # watcher process (webmail.services.watch) holds IDLE for recently active users only.
+    last_seen_at = models.DateTimeField(
+        _("last seen"), null=True, blank=True, editable=False, db_index=True
+    )
 
     class Meta:
         verbose_name = _("user")

@@ -59,3 +59,19 @@ class MailServerErrorMiddleware:
             {"error_text": error_message(exception), "error_code": code},
             status=status,
         )
+
+
+class UserActivityMiddleware:
+    """Notes when a signed-in user was last seen (at most one write a minute), so the
+    watcher process knows whose INBOX to hold IDLE on."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from webmail.services.watch import user_seen_record
+
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            user_seen_record(user=user)
+        return self.get_response(request)

@@ -100,6 +100,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.UserPreferencesMiddleware",
+    "webmail.middleware.UserActivityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "webmail.middleware.ContentSecurityPolicyMiddleware",
@@ -282,6 +283,10 @@ SYNC_BUDGET_SECONDS = envint("SYNC_BUDGET_SECONDS", 600)
 # another client made to old mail shows within that time). 6 hours: four scans a day cost
 # about 5 MB per 100,000 messages, while old mail rarely changes elsewhere.
 SYNC_FULL_FLAGS_HOURS = envint("SYNC_FULL_FLAGS_HOURS", 6)
+# The watcher process (manage.py mailwatch) holds IMAP IDLE on the INBOX of accounts whose
+# user was seen in the last WATCH_ACTIVE_MINUTES, on at most WATCH_MAX_CONNECTIONS at once.
+WATCH_ACTIVE_MINUTES = envint("WATCH_ACTIVE_MINUTES", 30)
+WATCH_MAX_CONNECTIONS = envint("WATCH_MAX_CONNECTIONS", 200)
 CELERY_BEAT_SCHEDULE = {
     "accounts-sync-due": {
         "task": "webmail.tasks.accounts_sync_due",
