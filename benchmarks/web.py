@@ -27,7 +27,8 @@ come from the index as they do once the worker has synced.
    per kind and in all, and errors (any status but 200, or a failed connection).
 
 Environment: BENCH_SIZES (1000,10000,100000: the list folders), BENCH_RUNS (40),
-BENCH_USERS, BENCH_SECONDS, BENCH_THINK, BENCH_LOAD_MESSAGES (2000: the load run's INBOX).
+BENCH_USERS, BENCH_SECONDS, BENCH_THINK, BENCH_LOAD_MESSAGES (2000: the load run's INBOX),
+BENCH_PARTS (lists,open,load: which parts run).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import os
 import random
 import re
 import shlex
+import shutil
 import socket
 import statistics
 import subprocess
@@ -59,6 +61,7 @@ USERS = int(os.environ.get("BENCH_USERS", "50"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
 THINK = tuple(float(s) for s in os.environ.get("BENCH_THINK", "1-3").split("-"))
 LOAD_MESSAGES = int(os.environ.get("BENCH_LOAD_MESSAGES", "2000"))
+PARTS = os.environ.get("BENCH_PARTS", "lists,open,load").split(",")
 SEED = 7
 SEARCH_WORDS = ["Rechnung", "Termin", "invoice", "meeting", "Angebot", "Bericht", "Urlaub"]
 
@@ -419,16 +422,38 @@ def bench_load(dovecot, mail_user, account, data_dir: Path) -> None:
 # -- main ---------------------------------------------------------------------------------
 
 
+def _machine() -> str:
+    import platform
+
+    model = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor(),
+    )  # fmt: skip
+    return f"{os.cpu_count()} x {model}, Python {platform.python_version()}"
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="postfach-bench-web-"))
-    url = django_setup(data_dir)
+    try:
+        url = django_setup(data_dir)
+        _run(url, data_dir)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _run(url: str, data_dir: Path) -> None:
     from django.db import connection
 
     from tests.dovecot import Dovecot
     from webmail.services.sync import account_sync
 
-    print(f"web benchmark, {connection.vendor} ({url.split('@')[-1]}), {os.cpu_count()} CPUs,")
-    print(f"  load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"web benchmark, {connection.vendor} ({url.split('@')[-1]}), {_machine()}")
+    print(f"  load average before: {_load()}")
     with Dovecot() as dovecot:
         mail_user, newsletter_uid, newsletter_size = mailbox_fill(dovecot)
         account = account_make(dovecot, mail_user, "bench")
@@ -439,10 +464,13 @@ def main() -> None:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
         client = signed_in_client(account.user)
-        bench_lists(client, account)
-        bench_open(client, account, mail_user, newsletter_uid, newsletter_size)
-        bench_load(dovecot, mail_user, account, data_dir)
-    print(f"  load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        if "lists" in PARTS:
+            bench_lists(client, account)
+        if "open" in PARTS:
+            bench_open(client, account, mail_user, newsletter_uid, newsletter_size)
+        if "load" in PARTS:
+            bench_load(dovecot, mail_user, account, data_dir)
+    print(f"  load average after: {_load()}")
     if connection.vendor == "postgresql":
         connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
 
