@@ -15,9 +15,11 @@ come from the index as they do once the worker has synced.
 1. List page: the real folder view through django.test.Client, signed in: page 1 and the
    last page of each folder, p50/p95 over BENCH_RUNS requests, and the 100k/1k ratio.
 2. Open the newsletter: the message page plus its body document, as a browser loads
-   them; cold (no sanitized body stored anywhere) and warm (the body cached), p50. The
-   message is made unread again before every open (outside the timing), so every open
-   is a first read that marks it \\Seen on the server, as opening new mail does.
+   them; cold (no sanitized body stored anywhere, no quota cached) and warm (its body
+   pre-rendered by services.prerender as the worker does after a sync), p50, and where
+   a cold open's time goes. The message is made unread before every open (outside the
+   timing), so every open is a first read that marks it \\Seen on the server, as opening
+   new mail does.
 3. Load: gunicorn as the Procfile starts it, on a free port of 127.0.0.1, and BENCH_USERS
    (50) signed-in users, each a thread with its own session, looping for BENCH_SECONDS
    (60) over: a random page of the INBOX, a message of that page (page + body), a search
@@ -211,6 +213,7 @@ def bench_open(client, account, mail_user, uid: int, raw_size: int) -> None:
     from django.core.cache import cache
 
     from webmail.models import IndexedFolder, RenderedBody
+    from webmail.services.prerender import bodies_prerender
 
     uidvalidity = IndexedFolder.objects.get(account=account, name="INBOX").uidvalidity
     page_url = f"/mail/{account.pk}/{uidvalidity}/{uid}/?folder=INBOX"
@@ -237,16 +240,68 @@ def bench_open(client, account, mail_user, uid: int, raw_size: int) -> None:
         parts["page"].append((middle - started) * 1000)
         parts["body"].append((time.perf_counter() - middle) * 1000)
 
+    def prerender() -> None:
+        # What the worker does after a sync brought this mail: the newest INBOX bodies.
+        RenderedBody.objects.all().delete()
+        report = bodies_prerender(account=account, limit=1)
+        if report.rendered != 1:
+            raise RuntimeError(f"the newsletter was not pre-rendered: {report}")
+
     print(f"\nOpen a {raw_size / 1024:.0f} KB HTML newsletter (message page + body), {RUNS} opens:")
+    _get(client, page_url)  # the page's templates compiled, the quota read
     for name, before in (("cold", cold), ("warm", unread)):
+        if name == "warm":
+            prerender()
         parts = defaultdict(list)
-        _get(client, page_url)  # warm: the body is cached by the page itself
         times = timed(lambda parts=parts: open_both(parts), RUNS, before=before)
         print(
             f"  {name}: p50 {statistics.median(times):6.1f} ms (page "
             f"{statistics.median(parts['page']):5.1f} + body "
             f"{statistics.median(parts['body']):5.1f})   p95 {percentile(times, 0.95):6.1f} ms"
         )
+
+
+def open_breakdown(account, uid: int) -> None:
+    """Where a cold open's time goes, step by step through the same functions the page
+    calls (p50 of BENCH_RUNS each); what is left of the page is its rendering."""
+    from django.conf import settings
+
+    from webmail.mime.parse import message_parse
+    from webmail.models import IndexedFolder
+    from webmail.selectors import mailbox_read
+    from webmail.services.bodies import body_render
+    from webmail.services.stores import store_open
+
+    uidvalidity = IndexedFolder.objects.get(account=account, name="INBOX").uidvalidity
+    limit = settings.MAIL_MAX_PARSE_BYTES
+
+    def connect() -> None:
+        with store_open(account):
+            pass
+
+    def fetch():
+        with store_open(account) as store:
+            return store.message_raw("INBOX", uid, uidvalidity=uidvalidity, max_bytes=limit)
+
+    raw = fetch()
+    parsed = message_parse(raw.data, max_bytes=limit)
+
+    def sanitize() -> None:
+        body_render(parsed, inline_image_url=lambda cid: None, remote_image_url=None)
+
+    def folder() -> None:
+        mailbox_read(store=None, folder="INBOX", page=1, account=account)
+
+    steps = {
+        "IMAP connect + login + logout": connect,
+        "... + FETCH of the message": fetch,
+        "parse (MIME, 100 KB)": lambda: message_parse(raw.data, max_bytes=limit),
+        "sanitize the HTML": sanitize,
+        "folder list + page of 50 (index)": folder,
+    }
+    print("  where a cold open's time goes (p50):")
+    for name, step in steps.items():
+        print(f"    {name:34} {statistics.median(timed(step, RUNS)):6.1f} ms")
 
 
 # -- the load run -------------------------------------------------------------------------
@@ -468,6 +523,7 @@ def _run(url: str, data_dir: Path) -> None:
             bench_lists(client, account)
         if "open" in PARTS:
             bench_open(client, account, mail_user, newsletter_uid, newsletter_size)
+            open_breakdown(account, newsletter_uid)
         if "load" in PARTS:
             bench_load(dovecot, mail_user, account, data_dir)
     print(f"  load average after: {_load()}")
