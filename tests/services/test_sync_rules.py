@@ -16,10 +16,12 @@ from tests.services.test_sync import (
     server_state,
 )
 from webmail import clock
-from webmail.models import IndexedFolder, VanishedMessage
+from webmail.models import IndexedFolder, RenderedBody, VanishedMessage
 from webmail.protocols.imap import ImapStore
+from webmail.sanitize import SanitizedHtml
 from webmail.selectors import sync_status
 from webmail.services import sync
+from webmail.services.bodies import body_cached, body_keep
 from webmail.services.organise import messages_move
 from webmail.services.sync import account_sync
 
@@ -274,3 +276,26 @@ def test_a_move_to_a_folder_not_indexed_yet_leaves_it_to_the_sync(account, mail_
     account_sync(account)
     assert_index_equals_server(account, mail_user, "Later")
     assert rows(account, "Later").get().search_text == "Body of message 1."
+
+
+def test_a_move_here_keeps_the_rendered_body_unless_it_links_the_messages_own_images(account, mail_user):
+    mail_user.create_folder("Projects")
+    uids = mail_user.append_many("INBOX", [mail(1), mail(2)])
+    account_sync(account)
+    plain, with_images = (rows(account).get(uid=uid).pk for uid in uids)
+    body_keep(account=account, message_id=plain, part=None, images=False,
+              body=SanitizedHtml(html="<p>Body of message 1.</p>", remote_blocked=0), links_expire=False)  # fmt: skip
+    body_keep(account=account, message_id=with_images, part=None, images=False,
+              body=SanitizedHtml(html='<img src="/inline/t">', remote_blocked=0), links_expire=True)  # fmt: skip
+    validity = mail_user.uidvalidity("INBOX")
+
+    messages_move(account=account, folder="INBOX", uidvalidity=validity, uids=uids, target="Projects")
+
+    new_uids = sorted(server_state(mail_user, "Projects"))
+    cached = body_cached(
+        account=account, folder="Projects", uidvalidity=mail_user.uidvalidity("Projects"),
+        uid=new_uids[0], part=None, images=False,
+    )  # fmt: skip
+    assert cached is not None and cached.html == "<p>Body of message 1.</p>"
+    # Its inline-image links name INBOX and the old UID: rendered again when opened.
+    assert not RenderedBody.objects.filter(message_id=with_images).exists()

@@ -23,6 +23,7 @@ from webmail.models import (
     PREVIEW_LENGTH,
     IndexedFolder,
     IndexedMessage,
+    RenderedBody,
     VanishedMessage,
 )
 from webmail.protocols.store import Address, FolderState, IndexEntry, MessageSummary
@@ -414,23 +415,33 @@ def index_messages_moved(
     from COPYUID, RFC 4315). When the target's index holds that UIDVALIDITY, the rows move
     over at once with all they know (body text included), so the target lists them before
     the next sync. Its UIDNEXT stays: that sync still fetches from there and skips the
-    UIDs indexed here. Returns False when the rows could not be moved (the caller then
-    marks the target as not fully indexed)."""
+    UIDs indexed here. The rows themselves move (folder and UID updated), so their
+    rendered bodies stay with them, except renderings that link the message's own images:
+    those links name the old folder and UID. Returns False when the rows could not all be
+    moved (the caller then marks the target as not fully indexed)."""
     source = _indexed_folder(account, folder, uidvalidity)
     target_row = _indexed_folder(account, target, target_uidvalidity)
     if source is None or target_row is None or not target_row.fully_indexed or not new_uids:
         return False
-    moved = []
+    moved: list[IndexedMessage] = []
     for chunk in _chunks(sorted(new_uids)):
-        for row in IndexedMessage.objects.filter(folder=source, uid__in=chunk):
-            copy = IndexedMessage(folder=target_row, uid=new_uids[row.uid])
-            for name in _UPDATED:
-                setattr(copy, name, getattr(row, name))
-            moved.append(copy)
-    # A sync that ran in between may have indexed some already: those rows stay.
-    IndexedMessage.objects.bulk_create(moved, ignore_conflicts=True, batch_size=SQL_CHUNK)
-    for chunk in _chunks(sorted(new_uids)):
-        _deleted(IndexedMessage.objects.filter(folder=source, uid__in=chunk))
+        rows = IndexedMessage.objects.filter(folder=source, uid__in=chunk).only("pk", "uid")
+        moved += rows
+    # A sync that ran in between may have indexed some in the target already: those stay,
+    # and the source's copies go.
+    taken: set[int] = set()
+    for chunk in _chunks(sorted(new_uids[row.uid] for row in moved)):
+        rows = IndexedMessage.objects.filter(folder=target_row, uid__in=chunk)
+        taken.update(rows.values_list("uid", flat=True))
+    stale = [row.pk for row in moved if new_uids[row.uid] in taken]
+    moving = [row for row in moved if new_uids[row.uid] not in taken]
+    for chunk in _chunks(stale):
+        IndexedMessage.objects.filter(pk__in=chunk).delete()
+    for row in moving:
+        row.folder, row.uid = target_row, new_uids[row.uid]
+    IndexedMessage.objects.bulk_update(moving, ["folder", "uid"], batch_size=SQL_CHUNK)
+    for chunk in _chunks([row.pk for row in moving]):
+        RenderedBody.objects.filter(message_id__in=chunk, expires_at__isnull=False).delete()
     folder_counts_refresh(source)
     folder_counts_refresh(target_row)
     return len(moved) == len(new_uids)
