@@ -103,8 +103,8 @@ def test_an_expunged_message_loses_its_rendering(account, mail_user):
     assert list(_rendered(account)) == [uids[1]]
 
 
-def test_it_keeps_at_most_the_accounts_cap(account, mail_user, settings):
-    mail_user.append_many("INBOX", [_mail(n) for n in range(5)])
+def test_it_keeps_at_most_the_accounts_cap_newest_mail_first(account, mail_user, settings):
+    uids = mail_user.append_many("INBOX", [_mail(n) for n in range(5)])
     assert account_sync(account).complete
     settings.PRERENDER_KEEP = 0  # the run's own limit is then the cap
     bodies_prerender(account=account, limit=5)
@@ -112,7 +112,21 @@ def test_it_keeps_at_most_the_accounts_cap(account, mail_user, settings):
     report = bodies_prerender(account=account, limit=2)
 
     assert report.deleted == 3
-    assert RenderedBody.objects.filter(account=account).count() == 2
+    assert sorted(_rendered(account)) == uids[-2:]
+
+
+def test_it_trims_the_renderings_made_longest_ago_first(account, mail_user, settings):
+    uids = mail_user.append_many("INBOX", [_mail(n) for n in range(3)])
+    assert account_sync(account).complete
+    bodies_prerender(account=account, limit=3)
+    RenderedBody.objects.filter(message__uid=uids[1]).update(
+        created_at=clock.now() - timedelta(days=1)
+    )
+    settings.PRERENDER_KEEP = 2
+
+    bodies_prerender(account=account, limit=0)
+
+    assert sorted(_rendered(account)) == [uids[0], uids[2]]
 
 
 def test_a_rendering_with_expired_image_links_is_made_again(account, mail_user, monkeypatch):

@@ -14,7 +14,7 @@ that time only, so every link a reader gets stays valid for hours.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -131,10 +131,12 @@ def body_keep(
     images: bool,
     body: SanitizedHtml,
     links_expire: bool,
+    rendered_at: datetime | None = None,
 ) -> None:
     """Stores the rendering of an indexed message, replacing an older one of the same
-    variant and dropping the message's renderings by other sanitizer versions."""
-    now = clock.now()
+    variant and dropping the message's renderings by other sanitizer versions. A batch
+    passes one `rendered_at` for all its renderings (see bodies_trim)."""
+    now = rendered_at or clock.now()
     values = {
         "account_id": account.pk,
         "html": body.html,
@@ -169,12 +171,11 @@ def bodies_outdated_delete(*, account: MailAccount) -> int:
 
 
 def bodies_trim(*, account: MailAccount, keep: int) -> int:
-    """Keeps the account's `keep` newest renderings and deletes the rest, oldest first."""
-    keep = max(keep, 0)
-    rows = RenderedBody.objects.filter(account_id=account.pk).order_by("-created_at", "-pk")
-    boundary = next(iter(rows.values_list("created_at", "pk")[keep : keep + 1]), None)
-    if boundary is None:
-        return 0
-    created_at, pk = boundary
-    older = Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lte=pk)
-    return RenderedBody.objects.filter(older, account_id=account.pk).delete()[0]
+    """Keeps the account's `keep` newest renderings and deletes the rest, oldest first;
+    of renderings made at the same time (one pre-render run) the newer mail stays."""
+    newest = (
+        RenderedBody.objects.filter(account_id=account.pk)
+        .order_by("-created_at", "-message__uid", "-pk")
+        .values("pk")[: max(keep, 0)]
+    )
+    return RenderedBody.objects.filter(account_id=account.pk).exclude(pk__in=newest).delete()[0]

@@ -57,6 +57,8 @@ def bodies_prerender(*, account: MailAccount, limit: int) -> PrerenderReport:
     fitting = [(pk, uid) for pk, uid, size in wanted if size <= settings.MAIL_MAX_PARSE_BYTES]
     report.skipped_large = len(wanted) - len(fitting)
     if fitting:
+        # One time for the run: trimming then keeps the newest mail of it (bodies_trim).
+        rendered_at = clock.now()
         try:
             with store_open(account) as store:
                 for message_id, uid in fitting:
@@ -77,7 +79,7 @@ def bodies_prerender(*, account: MailAccount, limit: int) -> PrerenderReport:
                     )
                     body_keep(
                         account=account, message_id=message_id, part=None, images=False,
-                        body=body, links_expire=links_expire,
+                        body=body, links_expire=links_expire, rendered_at=rendered_at,
                     )
                     report.rendered += 1
         except FolderChanged:
