@@ -252,11 +252,13 @@ class WatchSupervisor:
         )
         try:
             while not stop.is_set():
+                # As Django does around each request: a long-lived process must not keep
+                # a connection the database closed or one older than CONN_MAX_AGE.
+                close_old_connections()
                 try:
                     self.step()
                 except Exception:  # the database went away, say: log, and go on
                     log.exception("watch supervisor: step failed")
-                    close_old_connections()
                 stop.wait(TICK_SECONDS)
         finally:
             self.shutdown()
@@ -265,7 +267,6 @@ class WatchSupervisor:
         now = time.monotonic()
         if now >= self._next_reconcile:
             self._next_reconcile = now + self.reconcile_seconds
-            close_old_connections()  # a long-lived process must not keep a dead one
             self.reconcile()
         self._events_take()
         self._pending_queue()
