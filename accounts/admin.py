@@ -39,6 +39,8 @@ class MailAccountInline(admin.StackedInline):
 class UserAdmin(BaseUserAdmin):
     fieldsets = BaseUserAdmin.fieldsets + ((_("Preferences"), {"fields": ("language", "time_zone")}),)
     inlines = [MailAccountInline]
+    # Who is using the webmail now: the watcher holds IDLE for them (webmail.services.watch).
+    list_display = (*BaseUserAdmin.list_display, "last_seen_at")
 
 
 class SyncFailingFilter(admin.SimpleListFilter):

@@ -250,3 +250,10 @@ def test_a_page_request_marks_the_user_active_at_most_once_a_minute(alice_client
     alice_client.get("/mail/counts/")
     alice.refresh_from_db()
     assert alice.last_seen_at == first
+
+
+def test_the_admin_lists_when_each_user_was_last_seen(admin_client, alice):
+    _seen(alice)
+    page = admin_client.get("/admin/accounts/user/")
+    assert page.status_code == 200
+    assert "Last seen" in page.content.decode()
