@@ -1,17 +1,18 @@
 """Reads for conversations: the thread of one message, and a folder listed by thread.
 
 Both read the local index only (no mail server), across the folder and the account's
-Sent folders (special use \\Sent; the INBOX when Sent is the folder read), and group with webmail.threads. Both bound their work,
-since a folder may hold 100,000 messages and only `message_id` has an index of its own:
+Sent folders (special use \\Sent; the INBOX when Sent is the folder read), and group
+with webmail.threads. Both bound their work, since a folder may hold 100,000 messages
+and only `message_id` has an index of its own (In-Reply-To and References have none):
 
-- The conversation of a message gathers candidates in a few indexed queries: ancestors
-  by the ids its headers name (message_id index, CLOSURE_ROUNDS rounds), then the
-  messages of each folder dated from the conversation's start on (the folder/date
-  index, WINDOW of them), where its other branches and later replies are (and, for a
-  reply without reference headers, the WINDOW before it, where its original is); at
-  most CONVERSATION_CAP messages in all. A reply that came more than that many
-  messages after the start is missed when an older message is opened, never when the
-  newest one is: its References name every ancestor.
+- The conversation of a message: its ancestors by the ids its headers name (message_id
+  index, CLOSURE_ROUNDS rounds); then, per folder, the WINDOW messages dated from the
+  conversation's start on, read as narrow tuples through the folder/date index, of
+  which those naming a known id join (replies, replies to those, other branches), or
+  without reference headers share its subject; for a reply without reference headers
+  also the WINDOW before it, where its original is. At most CONVERSATION_CAP messages.
+  A reply that came more than WINDOW messages after the start is missed when an older
+  message is opened, never when the newest one is: its References name its ancestors.
 - The conversation list groups the newest THREAD_WINDOW messages of the folder (by UID,
   arrival order, through the unique folder/UID index) with the Sent messages of the same
   time, and pages through those conversations; older mail is in the message list.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Q
@@ -30,11 +32,11 @@ from webmail.models import IndexedFolder, IndexedMessage
 from webmail.paging import PageLinks
 from webmail.protocols.store import MessageSummary
 from webmail.services.index import indexed_summary
-from webmail.threads import ThreadItem, references_split, threads_build
+from webmail.threads import ThreadItem, references_split, subject_parts, threads_build
 
 CONVERSATION_CAP = 200  # messages gathered for one conversation
 CLOSURE_ROUNDS = 3
-WINDOW = 150  # messages per folder read from the conversation's start on
+WINDOW = 500  # messages per folder read (narrow rows) from the conversation's start on
 THREAD_WINDOW = 2000  # newest messages of a folder the conversation list groups
 
 _COLUMNS = [
@@ -43,6 +45,8 @@ _COLUMNS = [
 ]  # fmt: skip
 
 
+# What linking needs, read as tuples from the windows of a conversation.
+_LINK_COLUMNS = ["pk", "message_id", "in_reply_to", "references", "subject", "date"]
 # What grouping needs, read as tuples for the conversation list.
 _THREAD_COLUMNS = [
     "pk", "folder_id", "uid", "message_id", "in_reply_to", "references", "subject", "date",
@@ -119,6 +123,33 @@ def _entries(rows, folders: dict[int, IndexedFolder], current_folder: int, curre
     ]
 
 
+def _linked(window: list, found: dict[int, IndexedMessage]) -> list[int]:
+    """The rows of `window` that name an id of the conversation (found so far, growing
+    as rows join it: replies to replies), or, without reference headers, share its
+    subject; threads_build makes the final choice. Twice over, for replies dated before
+    their parent by a wrong clock."""
+    known = set().union(*(_ids(row) for row in found.values()))
+    subjects = {subject_parts(row.subject)[0] for row in found.values()} - {""}
+    window = sorted(window, key=lambda row: (row.date is not None, row.date or datetime.min))
+    picked: dict[int, None] = {}
+    for _pass in range(2):
+        grew = False
+        for row in window:
+            if row.pk in found or row.pk in picked:
+                continue
+            names = _ids(row)
+            headerless = not (row.in_reply_to or row.references)
+            if names & known or (headerless and subject_parts(row.subject)[0] in subjects):
+                picked[row.pk] = None
+                known |= names
+                grew = True
+                if len(found) + len(picked) >= CONVERSATION_CAP:
+                    return list(picked)
+        if not grew:
+            break
+    return list(picked)
+
+
 def conversation_for_message(
     *, account: MailAccount, folder: str, uidvalidity: int, uid: int
 ) -> list[ConversationEntry]:
@@ -145,20 +176,19 @@ def conversation_for_message(
             found.setdefault(row.pk, row)
             wanted |= _ids(row)
     dates = [d for d in (r.date for r in found.values()) if d is not None]
-    windows = []
+    window: list = []
     for folder_pk in folders:  # one query each, so each walks its folder/date index
+        in_folder = IndexedMessage.objects.filter(folder_id=folder_pk)
         if dates:  # later replies and other branches, from the conversation's start on
-            windows.append(rows.filter(folder_id=folder_pk, date__gte=min(dates)).order_by("date"))
+            after = in_folder.filter(date__gte=min(dates)).order_by("date")
+            window += after.values_list(*_LINK_COLUMNS, named=True)[:WINDOW]
         if current.date and not (current.in_reply_to or current.references):
             # A header-less reply: its original came before it.
-            windows.append(
-                rows.filter(folder_id=folder_pk, date__lte=current.date).order_by("-date")
-            )
-    for window in windows:
-        for row in window[:WINDOW]:
-            if len(found) >= CONVERSATION_CAP:
-                break
-            found.setdefault(row.pk, row)
+            before = in_folder.filter(date__lte=current.date).order_by("-date")
+            window += before.values_list(*_LINK_COLUMNS, named=True)[:WINDOW]
+    picked = _linked(window, found)
+    if picked:
+        found.update((row.pk, row) for row in rows.filter(pk__in=picked))
     for conversation in threads_build(_item(row) for row in found.values()):
         keys = [item.key for item in conversation.items]
         if current.pk in keys:

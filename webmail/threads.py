@@ -59,11 +59,11 @@ class Conversation:
 def subject_key(subject: str) -> str:
     """The subject as conversations compare it: without reply and forward prefixes
     (the ones replies strip, webmail.compose.reply), case and runs of spaces."""
-    return _subject(subject)[0]
+    return subject_parts(subject)[0]
 
 
 @lru_cache(maxsize=4096)  # a folder's subjects repeat (every reply); folding them is not free
-def _subject(subject: str) -> tuple[str, bool]:
+def subject_parts(subject: str) -> tuple[str, bool]:
     """The subject's key, and whether it carried a reply or forward prefix."""
     base = subject_base(subject)
     key = _SPACES.sub(" ", base).casefold().strip()
@@ -123,7 +123,7 @@ def threads_build(items: Iterable[ThreadItem]) -> list[Conversation]:
     waiting: list[tuple[str, str]] = []  # header-less replies older than every match
     for number in order:
         item, node = items[number], nodes[number]
-        key, reply = _subject(item.subject)
+        key, reply = subject_parts(item.subject)
         if not key:
             continue
         fallback = reply and not item.has_references

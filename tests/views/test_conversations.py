@@ -235,3 +235,25 @@ def test_a_message_opened_from_the_conversations_keeps_the_list_by_conversation(
     assert f'class="back-link" href="/mail/{account.pk}/?folder=INBOX&page=1&view=threads"' in page
     root = f"/mail/{account.pk}/{inbox}/{uids['root']}/?folder=INBOX&page=1&view=threads"
     assert f'<a class="conversation-link" href="{root}">' in page
+
+
+def test_the_first_message_finds_a_reply_of_a_reply_after_much_other_mail(
+    alice, alice_client, dovecot
+):
+    user = new_mail_user(dovecot, "busythreads")
+    filler = [
+        _mail(f"Newsletter {n}", "News <news@example.org>", 3, f"news{n}@x") for n in range(300)
+    ]
+    uids = user.append_many(
+        "INBOX",
+        [
+            _mail("Umzug", ANNA, 2, "move@x"),
+            *filler,
+            _mail("Re: Umzug", ANNA, 9, "move2@x", irt="move@x", refs="move@x"),
+            _mail("Re: Re: Umzug", ANNA, 10, "move3@x", irt="move2@x", refs="move2@x"),
+        ],
+    )
+    account = account_for(alice, dovecot, user)
+    assert account_sync(account).complete
+    listed = _conversation(_open(alice_client, account, user, uids[0]))
+    assert listed == ["Umzug this message", "Re: Umzug", "Re: Re: Umzug"]
