@@ -166,9 +166,7 @@ def test_a_dead_server_is_retried_with_growing_delays(alice, dovecot, mail_user,
     MailAccount.objects.filter(pk=dead.pk).update(incoming_port=dead_port)
     alive = account_for(alice, dovecot, mail_user)
     _seen(alice)
-    supervisor = _supervisor(
-        sync_queue=lambda accounts: None, backoff_first=0.1, backoff_cap=0.4
-    )
+    supervisor = _supervisor(sync_queue=lambda accounts: None, backoff_first=0.1, backoff_cap=0.4)
     supervisors.append(supervisor)
 
     _until(
@@ -220,9 +218,11 @@ def test_a_changed_password_gets_a_new_connection(alice, dovecot, mail_user, sup
 
     _until(
         supervisor,
-        lambda: supervisor.watchers.get(account.pk) not in (None, first)
-        and supervisor.watchers[account.pk].connected
-        and not first.is_alive(),
+        lambda: (
+            supervisor.watchers.get(account.pk) not in (None, first)
+            and supervisor.watchers[account.pk].connected
+            and not first.is_alive()
+        ),
         "a new watcher in place of the old one",
     )
 
@@ -257,3 +257,23 @@ def test_the_admin_lists_when_each_user_was_last_seen(admin_client, alice):
     page = admin_client.get("/admin/accounts/user/")
     assert page.status_code == 200
     assert "Last seen" in page.content.decode()
+
+
+def test_a_wrong_password_is_retried_and_never_logged(
+    alice, dovecot, mail_user, supervisors, caplog
+):
+    account = account_for(alice, dovecot, mail_user)
+    account.set_incoming_password("wrong-Secret-4711")
+    account.save()
+    _seen(alice)
+    supervisor = _supervisor(sync_queue=lambda accounts: None, backoff_first=0.1)
+    supervisors.append(supervisor)
+
+    _until(
+        supervisor,
+        lambda: len(supervisor.watchers[account.pk].delays) >= 2,
+        "two failed logins",
+    )
+
+    assert "auth_failed" in caplog.text
+    assert "wrong-Secret-4711" not in caplog.text
