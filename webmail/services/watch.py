@@ -54,6 +54,7 @@ TICK_SECONDS = 0.5  # how often the supervisor hands pending changes to the sync
 WAIT_SECONDS = 2.0  # a watcher's longest wait before it looks at its stop flag again
 BACKOFF_FIRST_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 300.0
+DELAYS_KEPT = 100
 JOIN_SECONDS = 10.0  # at shutdown, how long all watchers together may take to log out
 WATCHED_FOLDER = "INBOX"
 
@@ -149,7 +150,7 @@ class AccountWatcher(threading.Thread):
         self._backoff_cap = backoff_cap
         self._stop_flag = threading.Event()
         self.failures = 0  # in a row
-        self.delays: list[float] = []  # every back-off waited, for the record
+        self.delays: list[float] = []  # the back-offs waited, the first DELAYS_KEPT
         self.connected = False
 
     def stop(self) -> None:
@@ -170,7 +171,8 @@ class AccountWatcher(threading.Thread):
                 delay = backoff_delay(
                     self.failures, first=self._backoff_first, cap=self._backoff_cap
                 )
-                self.delays.append(delay)
+                if len(self.delays) < DELAYS_KEPT:  # a server down for days: bounded
+                    self.delays.append(delay)
                 self._stop_flag.wait(delay)
         self.connected = False
 
