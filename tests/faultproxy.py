@@ -20,6 +20,9 @@ can let a session log in and list, then break the next reply in the middle:
 - `refuse_commands("UIDL", ...)`: the client's command lines starting with these words
   reach the server misspelt ("XUIDL"), so the real server answers -ERR as a server
   without that command would.
+- `rewrite_replies(old, new)`: every later occurrence of `old` in what the server sends
+  reaches the client as `new` (within one received piece; meant for short listing lines,
+  e.g. to make the real server list a UIDL twice).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class FaultProxy:
         self._on_empty = "cut"  # what happens when the budget is spent: "cut" or "stall"
         self._released = threading.Event()
         self._refused: tuple[bytes, ...] = ()
+        self._rewrites: list[tuple[bytes, bytes]] = []
         self._stopping = threading.Event()
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._threads: list[threading.Thread] = []
@@ -62,6 +66,10 @@ class FaultProxy:
 
     def refuse_commands(self, *words: str) -> None:
         self._refused = tuple(word.upper().encode() for word in words)
+
+    def rewrite_replies(self, old: bytes, new: bytes) -> None:
+        with self._lock:
+            self._rewrites.append((old, new))
 
     def release(self) -> None:
         """Ends a stall: everything flows again."""
@@ -135,6 +143,8 @@ class FaultProxy:
         try:
             while piece := server.recv(PIECE):
                 with self._lock:
+                    for old, new in self._rewrites:
+                        piece = piece.replace(old, new)
                     budget, on_empty = self._budget, self._on_empty
                     if budget is not None:
                         self._budget = max(0, budget - len(piece))

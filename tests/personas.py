@@ -35,6 +35,16 @@ def account_for(user: User, dovecot, mail_user) -> MailAccount:
     return account
 
 
+def pop3_account_for(user: User, dovecot, mail_user, *, port: int | None = None) -> MailAccount:
+    """A saved POP3 account of `user` on the test Dovecot's `mail_user` mailbox (plain
+    POP3 on loopback); `port` points it elsewhere, at a fault proxy say."""
+    account = account_for(user, dovecot, mail_user)
+    account.protocol = MailAccount.Protocol.POP3
+    account.incoming_port = port or dovecot.pop3_port
+    account.save()
+    return account
+
+
 @pytest.fixture
 def alice_client(client, alice):
     client.force_login(alice)

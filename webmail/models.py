@@ -201,3 +201,106 @@ class RenderedBody(models.Model):
 
     def __str__(self):
         return f"{self.message_id}/{self.part or '-'}/v{self.sanitizer_version}"
+
+
+class StoredMessage(models.Model):
+    """A message whose raw bytes this server keeps: the blob named `digest` in the blob
+    store (webmail.blobs), `size` bytes long. POP3 fills this local store; the message's
+    summary is an IndexedMessage row in one of the account's local folders.
+
+    The raw bytes are the mail itself, not a cache: the index row may go (a local delete,
+    an index rebuild) without taking the bytes with it (SET_NULL), and cleanup deletes a
+    server copy only while the blob verifies against `digest` and `size`.
+    """
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="+")
+    indexed = models.OneToOneField(
+        IndexedMessage,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="stored",
+        verbose_name=_("indexed message"),
+    )
+    digest = models.CharField(_("SHA-256"), max_length=64)
+    size = models.PositiveBigIntegerField(_("size"))
+    # Database time of the commit that made the message durable here: the age clock of
+    # every keep-for-N-days rule starts at it (mail-sync.md rule 2).
+    stored_at = models.DateTimeField(_("stored"))
+    # Set when the user deletes the message for good here (the keep-until-deleted rule).
+    user_deleted_at = models.DateTimeField(_("deleted here"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("stored message")
+        verbose_name_plural = _("stored messages")
+        constraints = [
+            # The same bytes twice (a crash and a rerun, a UIDL that came back) are one
+            # message: the second ledger row points at the first copy.
+            models.UniqueConstraint(fields=["account", "digest"], name="stored_message_unique")
+        ]
+        indexes = [models.Index(fields=["account", "stored_at"], name="stored_message_age")]
+
+    def __str__(self):
+        return f"{self.account_id}/{self.digest[:12]}"
+
+
+class Pop3Uidl(models.Model):
+    """The POP3 ledger: one row per message seen and stored from a POP3 server, keyed by
+    its UIDL (or, on a server without UIDL, "sha256:" and the digest of its headers) and
+    its LIST size. A UIDL the server reuses for another message comes with another size
+    and so gets a row of its own (mail-sync.md, POP3 details).
+
+    A row is written in the same transaction as the StoredMessage it points at, after the
+    blob is durable (rule 3); cleanup moves it through delete_requested to deleted, or to
+    unknown when QUIT's answer was lost (rule 5).
+    """
+
+    class State(models.TextChoices):
+        STORED = "stored", _("stored here, still on the server")
+        DELETE_REQUESTED = "delete_requested", _("deletion requested")
+        DELETED = "deleted", _("deleted from the server")
+        UNKNOWN = "unknown", _("deletion unconfirmed")
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="+")
+    uidl = models.CharField(_("UIDL"), max_length=100)
+    size = models.PositiveBigIntegerField(_("size on the server"))
+    stored = models.ForeignKey(
+        StoredMessage, on_delete=models.PROTECT, related_name="uidls", verbose_name=_("stored")
+    )
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.STORED)
+    first_seen_at = models.DateTimeField(_("first seen"))
+    deleted_at = models.DateTimeField(_("deleted from the server"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("POP3 UIDL")
+        verbose_name_plural = _("POP3 UIDLs")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "uidl", "size"], name="pop3_uidl_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["account", "state"], name="pop3_uidl_state")]
+
+    def __str__(self):
+        return f"{self.account_id}/{self.uidl}"
+
+
+class Pop3Mailbox(models.Model):
+    """What the last POP3 fetch learnt of the account's server mailbox, for the account
+    page: whether it gives UIDLs (without them leaving mail on the server cannot be done
+    safely: download-and-delete only, mail-sync.md) and what it holds (STAT)."""
+
+    account = models.OneToOneField(
+        MailAccount, on_delete=models.CASCADE, related_name="pop3_mailbox", primary_key=True
+    )
+    uidl_supported = models.BooleanField(_("server gives UIDLs"), default=True)
+    messages = models.PositiveIntegerField(_("messages on the server"), default=0)
+    octets = models.PositiveBigIntegerField(_("bytes on the server"), default=0)
+    fetched_at = models.DateTimeField(_("last fetched"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("POP3 mailbox")
+        verbose_name_plural = _("POP3 mailboxes")
+
+    def __str__(self):
+        return str(self.account_id)

@@ -278,6 +278,11 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "celery")
 # SYNC_BUDGET_SECONDS (well inside the task time limits), then queues its own continuation.
 SYNC_INTERVAL_SECONDS = envint("SYNC_INTERVAL_SECONDS", 300)
 SYNC_BUDGET_SECONDS = envint("SYNC_BUDGET_SECONDS", 600)
+# One POP3 fetch (webmail.services.pop3_fetch) downloads at most this many new messages
+# and bytes (0: no cap); the rest comes with the next round, so one huge mailbox does not
+# hold a worker for hours.
+POP3_FETCH_MAX_MESSAGES = envint("POP3_FETCH_MAX_MESSAGES", 1000)
+POP3_FETCH_MAX_BYTES = envint("POP3_FETCH_MAX_BYTES", 500 * 1024 * 1024)
 # Servers without CONDSTORE cannot say which flags changed: every sync reads the flags of
 # the newest messages, and every SYNC_FULL_FLAGS_HOURS those of a whole folder (a change
 # another client made to old mail shows within that time). 6 hours: four scans a day cost

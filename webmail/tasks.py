@@ -11,6 +11,7 @@ from django.conf import settings
 
 from accounts.models import MailAccount
 from webmail.services.compose import compose_areas_clean
+from webmail.services.pop3_fetch import pop3_accounts_due, pop3_fetch
 from webmail.services.prerender import bodies_prerender
 from webmail.services.sync import account_sync, account_sync_queue, accounts_due
 
@@ -20,11 +21,28 @@ def account_sync_task(account_id: int) -> None:
     account = MailAccount.objects.filter(pk=account_id).first()
     if account is None:
         return  # removed meanwhile: nothing to sync
+    if account.protocol == MailAccount.Protocol.POP3:
+        pop3_fetch_task(account.pk)  # POP3 mail is downloaded, not indexed from a server
+        return
     report = account_sync(account, budget_seconds=settings.SYNC_BUDGET_SECONDS)
     if report.new and settings.PRERENDER_RECENT > 0:
         bodies_prerender_task.delay(account.pk)  # new mail is opened first: have it ready
     if report.started and not report.complete and not report.error:
         account_sync_queue([account])  # the budget ran out: go on in a fresh task
+
+
+@shared_task(name="webmail.tasks.pop3_fetch_task", ignore_result=True)
+def pop3_fetch_task(account_id: int) -> None:
+    """Downloads a POP3 account's new mail; errors are recorded on the account, and the
+    next round (or the back-off after failures) is the retry."""
+    account = MailAccount.objects.filter(pk=account_id).first()
+    if account is None or account.protocol != MailAccount.Protocol.POP3:
+        return
+    pop3_fetch(
+        account=account,
+        max_messages=settings.POP3_FETCH_MAX_MESSAGES or None,
+        max_bytes=settings.POP3_FETCH_MAX_BYTES or None,
+    )
 
 
 @shared_task(name="webmail.tasks.bodies_prerender_task", ignore_result=True)
@@ -38,7 +56,7 @@ def bodies_prerender_task(account_id: int) -> None:
 @shared_task(name="webmail.tasks.accounts_sync_due", ignore_result=True)
 def accounts_sync_due() -> None:
     """Beat, every SYNC_INTERVAL_SECONDS: a sync of every account not in back-off."""
-    for account_id in accounts_due():
+    for account_id in accounts_due() + pop3_accounts_due():
         account_sync_task.delay(account_id)
 
 

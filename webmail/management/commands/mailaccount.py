@@ -1,4 +1,4 @@
-"""`manage.py mailaccount add|list|rotate-key|sync`: the account services for admins and
+"""`manage.py mailaccount add|list|rotate-key|sync|fetch`: the account services for admins and
 scripts."""
 
 import argparse
@@ -15,6 +15,7 @@ from webmail.services.accounts import (
     mail_account_error_message,
     mail_credentials_rotate,
 )
+from webmail.services.pop3_fetch import pop3_fetch
 from webmail.services.sync import account_sync
 
 SECURITY = [choice for choice, _label in MailAccount.Security.choices]
@@ -79,6 +80,12 @@ class Command(BaseCommand):
             "sync", help="bring an IMAP account's local index up to date now, and say what changed"
         )
         sync.add_argument("account", help="the account's id or email address")
+        fetch = actions.add_parser(
+            "fetch", help="download a POP3 account's new mail now, and say what came"
+        )
+        fetch.add_argument("account", help="the account's id or email address")
+        fetch.add_argument("--max-messages", type=int, help="download at most this many")
+        fetch.add_argument("--max-bytes", type=int, help="download at most this many bytes")
 
     def handle(self, *args, action, **options):
         return getattr(self, "handle_" + action.replace("-", "_"))(**options)
@@ -161,6 +168,25 @@ class Command(BaseCommand):
         )
         if report.error:
             raise CommandError(f"Sync failed: {report.error}")
+
+    def handle_fetch(self, *, account, max_messages, max_bytes, **options):
+        target = _account_find(account)
+        if target.protocol != MailAccount.Protocol.POP3:
+            raise CommandError(f"{target.email} is an IMAP account; use 'sync'.")
+        report = pop3_fetch(account=target, max_messages=max_messages, max_bytes=max_bytes)
+        if report.already_running:
+            raise CommandError(f"A job of {target.email} is running already; try again later.")
+        state = "Fetched" if report.complete else "Stopped fetching"
+        self.stdout.write(f"{state} {target.email} (account {target.pk}) in {report.seconds:.2f} s")
+        self.stdout.write(
+            f"messages: {report.listed} on the server, {report.new} new, {report.linked} "
+            f"stored already, {report.duplicates} with a duplicate UIDL, {report.left} left "
+            f"for the next fetch ({report.octets} bytes downloaded)"
+        )
+        if not report.uidl_supported:
+            self.stdout.write("The server gives no UIDLs: download-and-delete only.")
+        if report.error:
+            raise CommandError(f"Fetch failed: {report.error}")
 
 
 def _account_find(key: str) -> MailAccount:
