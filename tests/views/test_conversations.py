@@ -257,3 +257,17 @@ def test_the_first_message_finds_a_reply_of_a_reply_after_much_other_mail(
     assert account_sync(account).complete
     listed = _conversation(_open(alice_client, account, user, uids[0]))
     assert listed == ["Umzug this message", "Re: Umzug", "Re: Re: Umzug"]
+
+
+def test_a_german_reader_sees_it_in_german(alice, alice_client, mailbox):
+    account, user, uids = mailbox
+    alice.language = "de"
+    alice.save()
+    page = _open(alice_client, account, user, uids["answer"])
+    assert "Unterhaltung (4 Nachrichten)" in page and "diese Nachricht" in page
+    assert '<span class="mark mark-place">Gesendet</span>' in page
+    listing = html.unescape(
+        alice_client.get(f"/mail/{account.pk}/", {"view": "threads"}).content.decode()
+    )
+    assert ">Unterhaltungen</a>" in listing
+    assert ("Re: Sommerfest", "4 Nachrichten, 2 ungelesen") in _rows(listing)
