@@ -239,3 +239,33 @@ def test_counting_stops_at_the_limit(alice, account, monkeypatch):
     page = search(alice, account, "alice")
     assert page.more and page.total == 2 and page.page_count == 1
     assert not search(alice, account, "Grüße").more
+
+
+def test_a_common_word_sought_among_the_newest_first_finds_the_same_pages(
+    alice, account, mail_user, monkeypatch, settings
+):
+    for day in range(6, 12):
+        folder = "Archiv" if day % 3 == 0 else "INBOX"
+        mail_user.append(folder, mail(f"Rechnung {day}", "Ihre Rechnung für März.", day=day))
+    mail_user.append("INBOX", mail("Rechnung 11b", "Noch eine Rechnung.", day=11))
+    assert account_sync(account).complete
+    settings.MAIL_PAGE_SIZE = 2
+    monkeypatch.setattr("webmail.services.search.COUNT_LIMIT", 5)
+
+    def pages(**where):
+        found = []
+        for number in (1, 2, 3):
+            page = mail_search(alice, SearchQuery(text="Rechnung", page=number, **where))
+            found.append((subjects(page), page.total, page.more))
+        return found
+
+    scopes = [{"scope": Scope.ALL}, {"account": account, "folder": "INBOX"}]
+    monkeypatch.setattr("webmail.services.search.MANY_MATCHES", 10**9)  # never a window
+    expected = [pages(**where) for where in scopes]
+    newest, total, more = expected[0][0]
+    assert sorted(newest) == ["Rechnung 11", "Rechnung 11b"] and (total, more) == (5, True)
+    assert expected[1][2] == (["Rechnung 7"], 5, True)  # not the sixth, "Rechnung" of day 5
+    monkeypatch.setattr("webmail.services.search.MANY_MATCHES", 1)
+    for rows in range(1, 8):  # windows too small (the whole search follows) and big enough
+        monkeypatch.setattr("webmail.services.search.WINDOW_ROWS", rows)
+        assert [pages(**where) for where in scopes] == expected
