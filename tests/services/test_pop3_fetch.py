@@ -126,6 +126,25 @@ def test_it_takes_a_reused_uidl_with_another_size_for_a_new_message(alice, dovec
     ]  # fmt: skip
 
 
+def test_a_stored_message_under_a_new_uidl_is_not_stored_again(alice, dovecot, mail_user):
+    mail_user.append("INBOX", message("Once"))
+    account = pop3_account_for(alice, dovecot, mail_user)
+    pop3_fetch(account=account)
+    [uidl] = server_messages(mail_user)
+    other = uidl[::-1]  # the server renumbered its UIDLs (a rebuilt mailbox, say)
+
+    with FaultProxy(dovecot.host, dovecot.pop3_port) as proxy:
+        proxy.rewrite_replies(uidl.encode(), other.encode())
+        account.incoming_port = proxy.port
+        report = pop3_fetch(account=account)
+
+    assert (report.new, report.linked) == (0, 1)
+    assert inbox_subjects(account) == ["Once"]
+    assert StoredMessage.objects.filter(account=account).count() == 1
+    assert sorted(Pop3Uidl.objects.values_list("uidl", flat=True)) == sorted([uidl, other])
+    assert len(files_under(blob_store().root)) == 1
+
+
 def test_it_leaves_alone_a_uidl_listed_twice(alice, dovecot, mail_user):
     mail_user.append("INBOX", message("First"))
     mail_user.append("INBOX", message("Second"))
@@ -211,6 +230,23 @@ def test_it_does_nothing_while_another_job_holds_the_account(alice, dovecot, mai
         report = pop3_fetch(account=account)
 
     assert report.already_running
+    assert inbox_subjects(account) == []
+
+
+def test_a_mailbox_busy_elsewhere_is_try_later_and_no_failure(alice, dovecot, mail_user):
+    mail_user.append("INBOX", message("Later"))
+    account = pop3_account_for(alice, dovecot, mail_user)
+
+    with FaultProxy(dovecot.host, dovecot.pop3_port) as proxy:
+        # What a server says while another client holds the mailbox (RFC 2449 8.1.2).
+        proxy.rewrite_replies(b"+OK Logged in.", b"-ERR [IN-USE] Mailbox locked")
+        account.incoming_port = proxy.port
+        report = pop3_fetch(account=account)
+
+    account.refresh_from_db()
+    assert (report.busy, report.complete, report.new) == (True, False, 0)
+    assert "try again later" in report.error
+    assert (account.sync_error, account.sync_failures) == ("", 0)  # no back-off for it
     assert inbox_subjects(account) == []
 
 
