@@ -146,6 +146,23 @@ def test_a_changed_uidvalidity_bumps_the_generation_and_carries_local_data(accou
     assert sync_status(account=account).warning == ""
 
 
+def test_a_folder_renamed_elsewhere_under_a_new_uidvalidity_keeps_its_text(account, mail_user, dovecot, bodies_fetched):
+    mail_user.create_folder("Clubs")
+    mail_user.append_many("Clubs", [mail(n, body=f"Training {n}") for n in range(1, 3)])
+    account_sync(account)
+    with mail_user.client() as other:
+        other.rename_folder("Clubs", "Vereine")
+    validity = mail_user.uidvalidity("Vereine")
+    dovecot.doveadm("mailbox", "update", "-u", mail_user.name, "--uid-validity", str(validity + 5), "Vereine")
+    bodies_fetched.clear()
+
+    report = account_sync(account)
+
+    assert (report.folders_deleted, report.folders_created, report.carried) == (1, 1, 2)
+    assert bodies_fetched == []
+    assert sorted(rows(account, "Vereine").values_list("search_text", flat=True)) == ["Training 1", "Training 2"]
+
+
 def test_a_folder_whose_uidvalidity_keeps_changing_is_warned_about(account, mail_user, dovecot):
     mail_user.append("INBOX", mail(1))
     account_sync(account)

@@ -144,12 +144,14 @@ def _tombstone_key(message_id: str, internal_date, size: int) -> tuple:
 
 
 def _tombstones_make(folder: IndexedFolder, rows) -> None:
-    """Keeps what only the index knows of these rows (see VanishedMessage)."""
+    """Keeps what only the index knows of these rows (see VanishedMessage), SQL_CHUNK rows
+    at a time: a rebuilt folder of 100,000 messages must not sit in memory at once."""
     now = clock.now()
     columns = ("uid", "message_id", "internal_date", "size", "has_attachments", "preview",
                "search_text")  # fmt: skip
-    VanishedMessage.objects.bulk_create(
-        [
+    batch: list[VanishedMessage] = []
+    for values in rows.values_list(*columns).iterator(chunk_size=SQL_CHUNK):
+        batch.append(
             VanishedMessage(
                 account_id=folder.account_id,
                 folder_name=folder.name,
@@ -157,10 +159,11 @@ def _tombstones_make(folder: IndexedFolder, rows) -> None:
                 vanished_at=now,
                 **dict(zip(columns, values, strict=True)),
             )
-            for values in rows.values_list(*columns).iterator(chunk_size=SQL_CHUNK)
-        ],
-        batch_size=SQL_CHUNK,
-    )
+        )
+        if len(batch) >= SQL_CHUNK:
+            VanishedMessage.objects.bulk_create(batch)
+            batch = []
+    VanishedMessage.objects.bulk_create(batch)
 
 
 def index_tombstones_match(
