@@ -271,3 +271,15 @@ def test_a_german_reader_sees_it_in_german(alice, alice_client, mailbox):
     )
     assert ">Unterhaltungen</a>" in listing
     assert ("Re: Sommerfest", "4 Nachrichten, 2 ungelesen") in _rows(listing)
+
+
+def test_a_folder_not_indexed_yet_is_listed_by_message(alice_client, mailbox):
+    account, _user, _uids = mailbox
+    account.indexed_folders.filter(name="INBOX").update(fully_indexed=False)
+    response = alice_client.get(f"/mail/{account.pk}/", {"view": "threads"})
+    assert response.status_code == 200
+    page = html.unescape(response.content.decode())
+    assert _rows(page) == []  # read from the server, one row per message
+    assert re.findall(r'<span class="row-subject">([^<]*)</span>', page) == [
+        "Re: Sommerfest", "AW: Re: Sommerfest", "Rechnung", "Sommerfest",
+    ]  # fmt: skip
