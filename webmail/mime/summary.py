@@ -29,13 +29,14 @@ def index_entry_from_raw(
     *,
     uid: int,
     size: int,
-    received: datetime,
+    received: datetime | None,
     complete: bool,
     text_limit: int,
     flags: frozenset[str] = frozenset(),
 ) -> IndexEntry:
     """The entry for a message of `size` bytes whose first bytes are `raw` (all of them
-    when `complete`), received (stored here) at `received`."""
+    when `complete`), received (stored here) at `received`, which is also its date when
+    it has no Date header."""
     parsed = message_parse(raw, truncated=not complete)
     fields: dict[str, str] = {}
     for name, value in message_headers(raw):

@@ -9,6 +9,8 @@ Archive with their special use), always fully indexed, with UIDs handed out here
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.conf import settings
 from django.db.models.functions import Now
 
@@ -16,6 +18,7 @@ from accounts.models import MailAccount
 from webmail.blobs import BlobStore
 from webmail.mime.summary import index_entry_from_raw
 from webmail.models import IndexedFolder, IndexedMessage, StoredMessage
+from webmail.protocols.store import IndexEntry
 
 from .index import folder_counts_refresh, index_entries_store
 from .sync import TEXT_BYTES
@@ -72,31 +75,38 @@ def _read_start(store: BlobStore, digest: str, limit: int) -> bytes:
         return file.read(limit)
 
 
+def stored_entry_read(*, digest: str, size: int) -> IndexEntry:
+    """The index entry of the durable blob `digest`, without UID or date of arrival yet
+    (stored_message_add sets them): parsed before the transaction, so the database is not
+    held while a large message is read."""
+    raw = _read_start(blob_store(), digest, INDEX_PARSE_BYTES)
+    return index_entry_from_raw(
+        raw, uid=0, size=size, received=None, complete=len(raw) >= size, text_limit=TEXT_BYTES
+    )
+
+
 def stored_message_add(
-    *, account: MailAccount, folder: IndexedFolder, digest: str, size: int
+    *, account: MailAccount, folder: IndexedFolder, digest: str, size: int, entry: IndexEntry
 ) -> tuple[StoredMessage, bool]:
-    """The StoredMessage for the durable blob `digest`, with its index row in `folder`,
-    in the caller's transaction. When the account stores these bytes already, that row
-    is returned and nothing is added (False): the same mail is never stored twice."""
+    """The StoredMessage for the durable blob `digest`, with its index row in `folder`
+    made from `entry` (stored_entry_read), in the caller's transaction. When the account
+    stores these bytes already, that row is returned and nothing is added (False): the
+    same mail is never stored twice."""
     existing = StoredMessage.objects.filter(account=account, digest=digest).first()
     if existing is not None:
         return existing, False
-    store = blob_store()
-    raw = _read_start(store, digest, INDEX_PARSE_BYTES)
     stored = StoredMessage.objects.create(
         account=account, digest=digest, size=size, stored_at=Now()
     )
     stored.refresh_from_db(fields=["stored_at"])  # the database's clock (rule 2)
     uid = _uid_take(folder)
-    entry = index_entry_from_raw(
-        raw,
+    summary = replace(
+        entry.summary,
         uid=uid,
-        size=size,
-        received=stored.stored_at,
-        complete=len(raw) >= size,
-        text_limit=TEXT_BYTES,
+        internal_date=stored.stored_at,
+        date=entry.summary.date or stored.stored_at,
     )
-    index_entries_store(folder, [entry])
+    index_entries_store(folder, [replace(entry, summary=summary)])
     stored.indexed = IndexedMessage.objects.get(folder=folder, uid=uid)
     stored.save(update_fields=["indexed"])
     folder_counts_refresh(folder)

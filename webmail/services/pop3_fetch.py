@@ -44,7 +44,12 @@ from webmail.models import Pop3Mailbox, Pop3Uidl
 from webmail.protocols import errors
 from webmail.protocols.pop3 import MailboxBusy, Pop3Entry, Pop3Session
 
-from .local_store import blob_store, local_folders_ensure, stored_message_add
+from .local_store import (
+    blob_store,
+    local_folders_ensure,
+    stored_entry_read,
+    stored_message_add,
+)
 from .locks import LockLost, job_lock
 from .stores import incoming_settings
 from .sync import LOCK_SECONDS, _failure_record, _success_record, sync_due
@@ -240,9 +245,14 @@ class _Fetch:
             # Deleted by another client since the listing: nothing to fetch.
             return
         _crash_point("blob_stored")
+        entry_read = stored_entry_read(digest=blob.digest, size=blob.size)
         with transaction.atomic():
             stored, added = stored_message_add(
-                account=self.account, folder=inbox, digest=blob.digest, size=blob.size
+                account=self.account,
+                folder=inbox,
+                digest=blob.digest,
+                size=blob.size,
+                entry=entry_read,
             )
             Pop3Uidl.objects.get_or_create(
                 account=self.account,
