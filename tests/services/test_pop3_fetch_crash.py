@@ -109,3 +109,19 @@ def test_a_worker_killed_mid_fetch_then_rerun_stores_every_message_once(
     on_disk = sorted(name.rsplit("/", 1)[1] for name in files_under(blobs) if "/tmp/" not in name)
     assert on_disk == on_server
     assert "3 on the server" in out
+
+
+def test_a_worker_fetches_a_pop3_account_from_the_sync_task(
+    deployment, dovecot, mail_user, tmp_path  # noqa: F811 (the fixture imported above)
+):
+    for n in range(5):
+        mail_user.append("INBOX", message(f"Queued {n}"))
+    given = [mail_user.name, mail_user.password, dovecot.host, dovecot.pop3_port]
+    account_id = int(deployment.run([sys.executable, "-c", SETUP], stdin=json.dumps(given)))
+    deployment.worker_start("solo", tmp_path)
+
+    deployment.send("webmail.tasks.account_sync_task", account_id)
+
+    stored = f"SELECT digest FROM webmail_storedmessage WHERE account_id = {account_id}"
+    deployment.wait(lambda: len(deployment.query(stored)) == 5, "the fetch to store 5 messages")
+    assert sorted(row[0] for row in deployment.query(stored)) == server_digests(mail_user)
