@@ -62,6 +62,13 @@ def expunge_elsewhere(mail_user, uids: list[int]) -> None:
         other.uid_expunge(uids)
 
 
+def uidvalidity_raise(dovecot, mail_user, folder: str, by: int) -> int:
+    """What a restored or rebuilt server does to a folder: a new UIDVALIDITY."""
+    new = mail_user.uidvalidity(folder) + by
+    dovecot.doveadm("mailbox", "update", "-u", mail_user.name, "--uid-validity", str(new), folder)
+    return new
+
+
 def folder(account, name="INBOX") -> IndexedFolder:
     return IndexedFolder.objects.get(account=account, name=name)
 
@@ -128,8 +135,7 @@ def test_a_changed_uidvalidity_bumps_the_generation_and_carries_local_data(accou
     account_sync(account)
     # Text only this index holds: had the rebuild fetched the body again, it would be gone.
     rows(account).filter(uid=uids[0]).update(search_text="kept locally", preview="kept")
-    old = mail_user.uidvalidity("INBOX")
-    dovecot.doveadm("mailbox", "update", "-u", mail_user.name, "--uid-validity", str(old + 7), "INBOX")
+    new = uidvalidity_raise(dovecot, mail_user, "INBOX", 7)
     bodies_fetched.clear()
 
     report = account_sync(account)
@@ -137,7 +143,7 @@ def test_a_changed_uidvalidity_bumps_the_generation_and_carries_local_data(accou
     assert (report.folders_rebuilt, report.new, report.carried) == (1, 3, 3)
     assert bodies_fetched == []
     inbox = folder(account)
-    assert (inbox.generation, inbox.uidvalidity, inbox.fully_indexed) == (1, old + 7, True)
+    assert (inbox.generation, inbox.uidvalidity, inbox.fully_indexed) == (1, new, True)
     first = rows(account).get(message_id="msg-1@example.org")
     assert (first.search_text, first.preview) == ("kept locally", "kept")
     assert rows(account).get(message_id="msg-2@example.org").search_text == "Body of message 2."
@@ -152,8 +158,7 @@ def test_a_folder_renamed_elsewhere_under_a_new_uidvalidity_keeps_its_text(accou
     account_sync(account)
     with mail_user.client() as other:
         other.rename_folder("Clubs", "Vereine")
-    validity = mail_user.uidvalidity("Vereine")
-    dovecot.doveadm("mailbox", "update", "-u", mail_user.name, "--uid-validity", str(validity + 5), "Vereine")
+    uidvalidity_raise(dovecot, mail_user, "Vereine", 5)
     bodies_fetched.clear()
 
     report = account_sync(account)
@@ -166,9 +171,8 @@ def test_a_folder_renamed_elsewhere_under_a_new_uidvalidity_keeps_its_text(accou
 def test_a_folder_whose_uidvalidity_keeps_changing_is_warned_about(account, mail_user, dovecot):
     mail_user.append("INBOX", mail(1))
     account_sync(account)
-    validity = mail_user.uidvalidity("INBOX")
-    for step in range(1, sync.UIDVALIDITY_ALERT + 2):
-        dovecot.doveadm("mailbox", "update", "-u", mail_user.name, "--uid-validity", str(validity + step), "INBOX")
+    for _ in range(sync.UIDVALIDITY_ALERT + 1):
+        uidvalidity_raise(dovecot, mail_user, "INBOX", 1)
         assert account_sync(account).complete
 
     inbox = folder(account)
