@@ -10,6 +10,12 @@ puts it back and rebuilds the FTS table from the content.
 
 PostgreSQL: a GIN index over the expression selectors use (german stems and simple
 words of the same folded text, so `grüßen` finds `Grüße` and names are not stemmed away).
+
+Both: a small partial index of the messages without body text (TEXTLESS), which a search
+in one folder asks about first (services/search.py sends such folders' searches to the
+server too). Without it that question read every message of the folder: 0.1 to 0.3 s
+for a folder of 40,000 on SQLite. It goes by the same ways as the triggers, and comes
+back the same way.
 """
 
 from __future__ import annotations
@@ -19,6 +25,10 @@ PG_VECTOR = (
     "(to_tsvector('german'::regconfig, {column}) || to_tsvector('simple'::regconfig, {column}))"
 )
 PG_INDEX = "webmail_message_search"
+# Literal SQL: a database uses a partial index only for a query naming its condition, and
+# with the '' as a parameter the query would not (for all the database knows beforehand).
+TEXTLESS = "search_text = ''"
+_TEXTLESS_INDEX = "webmail_message_textless"
 
 _SQLITE_TRIGGERS = {
     f"{FTS_TABLE}_insert": f"""
@@ -46,6 +56,11 @@ _SQLITE_TRIGGERS = {
 def search_schema_ensure(connection) -> bool:
     """Creates what is missing; returns True if it had to (and so rebuilt the index)."""
     with connection.cursor() as cursor:
+        if connection.vendor in ("sqlite", "postgresql"):
+            cursor.execute(
+                f"CREATE INDEX IF NOT EXISTS {_TEXTLESS_INDEX} ON webmail_indexedmessage"
+                f" (folder_id) WHERE {TEXTLESS}"
+            )
         if connection.vendor == "sqlite":
             cursor.execute(
                 "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger') AND name LIKE %s",
@@ -81,6 +96,8 @@ def search_schema_ensure(connection) -> bool:
 
 def search_schema_drop(connection) -> None:
     with connection.cursor() as cursor:
+        if connection.vendor in ("sqlite", "postgresql"):
+            cursor.execute(f"DROP INDEX IF EXISTS {_TEXTLESS_INDEX}")
         if connection.vendor == "sqlite":
             for name in _SQLITE_TRIGGERS:
                 cursor.execute(f"DROP TRIGGER IF EXISTS {name}")

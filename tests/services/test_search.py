@@ -234,6 +234,17 @@ def test_lost_triggers_are_put_back_and_the_index_rebuilt(alice, account):
     assert subjects(search(alice, account, "Oktoberfest")) == ["GRÜSSE AUS MÜNCHEN"]
 
 
+def test_the_index_of_messages_without_body_text_is_put_back(alice, account):
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # the test's transaction has deferred checks
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("DROP INDEX webmail_message_textless")
+        search_schema_ensure(connection)
+        indexes = connection.introspection.get_constraints(cursor, "webmail_indexedmessage")
+    assert "webmail_message_textless" in indexes
+    assert subjects(search(alice, account, "Oktoberfest")) == ["GRÜSSE AUS MÜNCHEN"]
+
+
 def test_counting_stops_at_the_limit(alice, account, monkeypatch):
     monkeypatch.setattr("webmail.services.search.COUNT_LIMIT", 2)
     page = search(alice, account, "alice")

@@ -31,7 +31,7 @@ from webmail.models import IndexedFolder, IndexedMessage
 from webmail.protocols.errors import MailServerError
 from webmail.protocols.store import MessageSummary
 from webmail.search_fold import Term, query_terms, server_words
-from webmail.search_schema import FTS_TABLE, PG_VECTOR
+from webmail.search_schema import FTS_TABLE, PG_VECTOR, TEXTLESS
 
 from .index import indexed_summary
 from .stores import store_open
@@ -287,7 +287,8 @@ def _needs_server(query: SearchQuery, folder: IndexedFolder | None) -> bool:
     sought and some of its messages have no body text in the index."""
     if folder is None or not folder.fully_indexed:
         return True
-    return bool(query.terms) and folder.messages_indexed.filter(search_text="").exists()
+    textless = RawSQL(f'"webmail_indexedmessage".{TEXTLESS}', [], output_field=BooleanField())
+    return bool(query.terms) and folder.messages_indexed.filter(textless).exists()
 
 
 def _mixed_page(
