@@ -263,20 +263,25 @@ def test_a_common_word_sought_among_the_newest_first_finds_the_same_pages(
     settings.MAIL_PAGE_SIZE = 2
     monkeypatch.setattr("webmail.services.search.COUNT_LIMIT", 5)
 
-    def pages(**where):
+    def pages(text="Rechnung", **where):
         found = []
         for number in (1, 2, 3):
-            page = mail_search(alice, SearchQuery(text="Rechnung", page=number, **where))
+            page = mail_search(alice, SearchQuery(text=text, page=number, **where))
             found.append((subjects(page), page.total, page.more))
         return found
 
-    scopes = [{"scope": Scope.ALL}, {"account": account, "folder": "INBOX"}]
+    scopes = [
+        {"scope": Scope.ALL},
+        {"account": account, "folder": "INBOX"},
+        {"text": "", "scope": Scope.ALL, "unread": True},  # filters alone
+    ]
     monkeypatch.setattr("webmail.services.search.MANY_MATCHES", 10**9)  # never a window
     expected = [pages(**where) for where in scopes]
     newest, total, more = expected[0][0]
     assert sorted(newest) == ["Rechnung 11", "Rechnung 11b"] and (total, more) == (5, True)
     assert expected[1][2] == (["Rechnung 7"], 5, True)  # not the sixth, "Rechnung" of day 5
+    assert expected[2][2] == (["Rechnung 8"], 5, True)
     monkeypatch.setattr("webmail.services.search.MANY_MATCHES", 1)
-    for rows in range(1, 8):  # windows too small (the whole search follows) and big enough
+    for rows in range(1, 8):  # windows too small (a bigger one, the whole search follows)
         monkeypatch.setattr("webmail.services.search.WINDOW_ROWS", rows)
         assert [pages(**where) for where in scopes] == expected

@@ -45,6 +45,7 @@ COUNT_LIMIT = 1000  # matches counted; counting 80,000 matches of a common word 
 # 0.2 s; the window, when it holds more than COUNT_LIMIT matches, has the same first pages.
 MANY_MATCHES = 5000
 WINDOW_ROWS = 4 * (COUNT_LIMIT + 1)
+MAX_WINDOW_ROWS = 6 * WINDOW_ROWS  # a bigger one is tried no more: the whole search follows
 
 
 class Scope:
@@ -133,13 +134,17 @@ def mail_search(user: User, query: SearchQuery) -> SearchPage:
 
 def _filtered(query: SearchQuery, rows: QuerySet) -> QuerySet:
     """`rows` in selectable folders that pass the query's filters (not yet its words)."""
-    rows = rows.filter(folder__selectable=True)
+    rows = _dated(query, rows.filter(folder__selectable=True))
     if query.unread:
         rows = rows.filter(seen=False)
     if query.flagged:
         rows = rows.filter(flagged=True)
     if query.attachments:
         rows = rows.filter(has_attachments=True)
+    return rows
+
+
+def _dated(query: SearchQuery, rows: QuerySet) -> QuerySet:
     if query.date_from:
         rows = rows.filter(date__gte=_day_start(query.date_from))
     if query.date_to:
@@ -226,18 +231,25 @@ def _index_page(
 
 def _newest_ids(query: SearchQuery, rows: QuerySet, folders: QuerySet) -> list[int]:
     """The ids of the newest COUNT_LIMIT + 1 matches, newest first: enough for every page
-    offered and to know whether there are more. One query, which for a common word
-    first tries the newest messages only (see MANY_MATCHES)."""
+    offered and to know whether there are more. For a common word, or filters alone,
+    the newest messages are tried first (see MANY_MATCHES)."""
     limit = COUNT_LIMIT + 1
     newest = (F("date").desc(nulls_last=True), "-id")
     filtered = _filtered(query, rows)
-    if query.terms and _many_matches(query.terms):
-        start = _window_start(query, folders)
-        if start is not None:
-            window = filtered.filter(date__gte=start).filter(_text_match(query.terms, window=True))
-            ids = list(window.order_by(*newest).values_list("id", flat=True)[:limit])
+    if not query.terms or _many_matches(query.terms):
+        walk = filtered.filter(_text_match(query.terms, window=True))
+        rows_in_window = WINDOW_ROWS
+        while rows_in_window <= MAX_WINDOW_ROWS:
+            start = _window_start(query, folders, rows_in_window)
+            if start is None:  # no folder is that full (in the dates asked for): walk all
+                return list(walk.order_by(*newest).values_list("id", flat=True)[:limit])
+            window = walk.filter(date__gte=start).order_by(*newest)
+            ids = list(window.values_list("id", flat=True)[:limit])
             if len(ids) == limit:  # all of the first COUNT_LIMIT + 1 are in the window
                 return ids
+            # Once more in a window big enough at this density, twice over, unless that
+            # would be so big that the whole search is cheaper.
+            rows_in_window = max(rows_in_window * 2 * limit // max(len(ids), 1), 2 * rows_in_window)
     matching = filtered.filter(_text_match(query.terms))
     return list(matching.order_by(*newest).values_list("id", flat=True)[:limit])
 
@@ -257,14 +269,14 @@ def _many_matches(terms: list[Term]) -> bool:
         return cursor.fetchone()[0] >= MANY_MATCHES
 
 
-def _window_start(query: SearchQuery, folders: QuerySet) -> datetime | None:
-    """The date after which the fullest of `folders` holds WINDOW_ROWS messages passing
-    the query's filters (each folder read newest first along its date index), or None
-    if none holds that many."""
+def _window_start(query: SearchQuery, folders: QuerySet, rows: int) -> datetime | None:
+    """The date after which the fullest of `folders` holds `rows` messages of the
+    query's dates, or None if none holds that many. Each folder is read newest first
+    along its date index alone: the other filters would have to read the messages."""
     nth = (
-        _filtered(query, IndexedMessage.objects.filter(folder=OuterRef("pk"), date__isnull=False))
+        _dated(query, IndexedMessage.objects.filter(folder=OuterRef("pk"), date__isnull=False))
         .order_by("-date")
-        .values("date")[WINDOW_ROWS - 1 : WINDOW_ROWS]
+        .values("date")[rows - 1 : rows]
     )
     return folders.annotate(nth=Subquery(nth)).aggregate(start=Max("nth"))["start"]
 
