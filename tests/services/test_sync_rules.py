@@ -97,6 +97,27 @@ def test_it_relinks_mail_another_client_moved_without_fetching_its_body(account,
     assert not VanishedMessage.objects.filter(account=account).exists()  # consumed
 
 
+def test_mail_moved_or_copied_elsewhere_into_a_folder_synced_earlier_keeps_its_text(account, mail_user, bodies_fetched):
+    """INBOX is synced first: a message moved from Projects into it is fetched before
+    Projects' sync leaves a tombstone, so its text comes from Projects' row; a copy's
+    from the original's."""
+    mail_user.create_folder("Projects")
+    uids = mail_user.append_many("Projects", [mail(n, body=f"Plan {n}") for n in range(1, 3)])
+    account_sync(account)
+    with mail_user.client() as other:
+        other.select_folder("Projects")
+        other.move([uids[0]], "INBOX")
+        other.copy([uids[1]], "INBOX")
+    bodies_fetched.clear()
+
+    report = account_sync(account)
+
+    assert (report.new, report.carried, report.vanished) == (2, 2, 1)
+    assert bodies_fetched == []
+    assert sorted(rows(account).values_list("search_text", flat=True)) == ["Plan 1", "Plan 2"]
+    assert list(rows(account, "Projects").values_list("search_text", flat=True)) == ["Plan 2"]
+
+
 def test_tombstones_of_mail_deleted_elsewhere_are_purged_after_the_next_cycle(account, mail_user):
     uids = mail_user.append_many("INBOX", [mail(n) for n in range(1, 4)])
     account_sync(account)

@@ -67,10 +67,12 @@ def addresses_text(addresses: Sequence[Address]) -> str:
 
 
 def _row(
-    folder: IndexedFolder, entry: IndexEntry, carried: VanishedMessage | None = None
+    folder: IndexedFolder,
+    entry: IndexEntry,
+    carried: VanishedMessage | IndexedMessage | None = None,
 ) -> IndexedMessage:
-    """The row for a message the server described; with `carried`, a tombstone of the
-    same message, whose body text (never fetched again) replaces the entry's."""
+    """The row for a message the server described; with `carried`, a tombstone or another
+    row of the same message, whose body text (never fetched again) replaces the entry's."""
     summary = entry.summary
     sender = summary.sender
     text = carried.search_text if carried is not None else entry.text[:SEARCH_TEXT_LENGTH]
@@ -114,12 +116,12 @@ _UPDATED = [
 def index_entries_store(
     folder: IndexedFolder,
     entries: Sequence[IndexEntry],
-    carried: dict[int, VanishedMessage] | None = None,
+    carried: dict[int, VanishedMessage | IndexedMessage] | None = None,
 ) -> int:
     """Inserts the messages, or updates them where their UID is indexed already (a batch
-    repeated after a crash): never a duplicate. `carried` maps UIDs to tombstones of the
-    same messages (index_tombstones_match): their text is taken over and the tombstones
-    are consumed, in the caller's transaction. Returns how many were given."""
+    repeated after a crash): never a duplicate. `carried` maps UIDs to tombstones or rows
+    of the same messages (index_texts_known): their text is taken over and the
+    tombstones are consumed, in the caller's transaction. Returns how many were given."""
     if not entries:
         return 0
     carried = carried or {}
@@ -130,7 +132,7 @@ def index_entries_store(
         update_fields=_UPDATED,
         batch_size=SQL_CHUNK,
     )
-    used = [tomb.pk for tomb in carried.values()]
+    used = [tomb.pk for tomb in carried.values() if isinstance(tomb, VanishedMessage)]
     for chunk in _chunks(used):
         VanishedMessage.objects.filter(pk__in=chunk).delete()
     return len(entries)
@@ -166,13 +168,15 @@ def _tombstones_make(folder: IndexedFolder, rows) -> None:
     VanishedMessage.objects.bulk_create(batch)
 
 
-def index_tombstones_match(
+def index_texts_known(
     account: MailAccount, entries: Sequence[IndexEntry]
-) -> dict[int, VanishedMessage]:
-    """UID -> a tombstone of the same message (Message-ID, internal date and size equal)
-    for those entries that have one; each tombstone goes to one entry at most. Only
-    entries with a Message-ID take part: without it, date and size alone are too weak a
-    key to give one message another's text."""
+) -> dict[int, VanishedMessage | IndexedMessage]:
+    """UID -> where the index already holds the text of the same message (Message-ID,
+    internal date and size equal), for those entries that have one: a tombstone first
+    (the message moved, or its folder got a new UIDVALIDITY; each tombstone goes to one
+    entry at most), else a row of another folder of the account (copied there, or moved
+    from a folder this sync has not looked at yet). Only entries with a Message-ID take
+    part: date and size alone are too weak a key to give one message another's text."""
     wanted: dict[tuple, list[int]] = {}
     for entry in entries:
         summary = entry.summary
@@ -181,7 +185,7 @@ def index_tombstones_match(
                 entry.message_id[:MESSAGE_ID_LENGTH], summary.internal_date, summary.size
             )
             wanted.setdefault(key, []).append(summary.uid)
-    found: dict[int, VanishedMessage] = {}
+    found: dict[int, VanishedMessage | IndexedMessage] = {}
     ids = sorted({key[0] for key in wanted})
     for chunk in _chunks(ids):
         tombs = VanishedMessage.objects.filter(account=account, message_id__in=chunk)
@@ -189,6 +193,12 @@ def index_tombstones_match(
             uids = wanted.get(_tombstone_key(tomb.message_id, tomb.internal_date, tomb.size))
             if uids:
                 found[uids.pop()] = tomb
+    ids = sorted({key[0] for key, uids in wanted.items() if uids})
+    for chunk in _chunks(ids):
+        live = IndexedMessage.objects.filter(folder__account=account, message_id__in=chunk)
+        for row in live.only("message_id", "internal_date", "size", "preview", "search_text"):
+            for uid in wanted.get(_tombstone_key(row.message_id, row.internal_date, row.size), []):
+                found.setdefault(uid, row)
     return found
 
 

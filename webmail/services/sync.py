@@ -24,9 +24,10 @@ The rules are mail-sync.md's; in order, for one account:
      where a time budget stopped it.
    - Deletes are two-phase: a message leaving the index leaves a tombstone (see
      VanishedMessage). A message fetched anywhere in the account that matches one
-     takes its body text from there instead of fetching it (a move by another client
-     costs a header fetch only); tombstones older than the start of the last complete
-     sync are purged at the end of the next one.
+     (or a row of another folder: a copy, or a move from a folder not synced yet in
+     this cycle) takes its body text from there instead of fetching it (a move by
+     another client costs a header fetch only); tombstones older than the start of the
+     last complete sync are purged at the end of the next one.
    - UIDNEXT and HIGHESTMODSEQ advance to the EXAMINE snapshot only in the transaction
      after everything below them is applied (rule 7).
 4. Errors of the server or the login are recorded on the account (sync_error,
@@ -61,7 +62,7 @@ from .index import (
     index_flags_set,
     index_folder_clear,
     index_folders_reconcile,
-    index_tombstones_match,
+    index_texts_known,
     index_tombstones_purge,
     index_uids_delete,
 )
@@ -102,7 +103,7 @@ class SyncReport:
     new: int = 0  # messages fetched into the index
     changed: int = 0  # indexed messages whose flags changed
     vanished: int = 0  # indexed messages removed
-    carried: int = 0  # fetched without their body text: a tombstone had it
+    carried: int = 0  # fetched without their body text: a tombstone or another row had it
     error: str = ""  # for the reader, in their language
     error_code: str = ""  # for logs and tests
     seconds: float = 0.0
@@ -298,14 +299,15 @@ class _Run:
 
     def _fetch(self, row: IndexedFolder, uids_newest_first: list[int]) -> None:
         """Fetches and stores these UIDs in batches, one transaction per batch. Messages
-        a tombstone knows (moved here by another client, or back after a UIDVALIDITY
-        change) take their text from it: no body fetch."""
+        the index knows already (moved or copied here by another client, or back after a
+        UIDVALIDITY change) take their text from a tombstone or the other row: no body
+        fetch."""
         for start in range(0, len(uids_newest_first), self.batch):
             chunk = uids_newest_first[start : start + self.batch]
             carried = {}
 
             def text_known(entries, carried=carried):
-                carried.update(index_tombstones_match(self.account_row, entries))
+                carried.update(index_texts_known(self.account_row, entries))
                 return carried.keys()
 
             entries = self.source.messages_index(
