@@ -25,7 +25,8 @@ come from the index as they do once the worker has synced.
    (60) over: a random page of the INBOX, a message of that page (page + body), a search
    for a word, the unread counts; with a think time between clicks drawn from BENCH_THINK
    seconds (1-3, locust's usual `between(1, 3)`), then once more with none: that run
-   finds the most the server does, not what 50 readers ask of it. Prints requests/s, p50/p99
+   finds the most the server does, not what 50 readers ask of it. Before them, one user
+   alone for 10 s shows what each kind of request costs without waiting in a queue. Prints requests/s, p50/p99
    per kind and in all, and errors (any status but 200, or a failed connection).
 
 Environment: BENCH_SIZES (1000,10000,100000: the list folders), BENCH_RUNS (40),
@@ -444,7 +445,7 @@ def load_run(port: int, users: list, think: tuple, seconds: float, report: bool 
     every = sorted(t for times in by_kind.values() for t in times)
     label = f"think time {think[0]:g}-{think[-1]:g} s" if think else "no think time"
     print(
-        f"  {len(users)} users, {label}, {elapsed:.0f} s: {len(every) / elapsed:6.1f} requests/s,"
+        f"  {len(users)} user{'s' if len(users) > 1 else ''}, {label}, {elapsed:.0f} s: {len(every) / elapsed:6.1f} requests/s,"
         f" p50 {statistics.median(every):6.1f} ms, p99 {percentile(every, 0.99):6.1f} ms,"
         f" {len(errors)} errors of {len(every):,}"
     )
@@ -470,6 +471,8 @@ def bench_load(dovecot, mail_user, account, data_dir: Path) -> None:
     try:
         # Untimed: every gunicorn worker imports the views and fills its caches first.
         load_run(port, users, (), min(5.0, SECONDS), report=False)
+        # One user alone: what each kind of request costs the server without a queue.
+        load_run(port, users[:1], (), min(10.0, SECONDS))
         for think in (THINK, ()) if THINK != (0,) else ((),):
             load_run(port, users, think, SECONDS)
     finally:
