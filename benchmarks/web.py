@@ -426,6 +426,7 @@ class LoadUser(threading.Thread):
 def load_run(port: int, users: list, think: tuple, seconds: float, report: bool = True) -> None:
     stop = threading.Event()
     threads = [LoadUser(port, user, stop, think, SEED + n) for n, user in enumerate(users)]
+    cpu = os.times()
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -434,6 +435,7 @@ def load_run(port: int, users: list, think: tuple, seconds: float, report: bool 
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
+    cpu_share = (sum(os.times()[:2]) - sum(cpu[:2])) / elapsed  # of one core, by our threads
     if not report:
         return
     by_kind: dict[str, list[float]] = defaultdict(list)
@@ -447,7 +449,8 @@ def load_run(port: int, users: list, think: tuple, seconds: float, report: bool 
     print(
         f"  {len(users)} user{'s' if len(users) > 1 else ''}, {label}, {elapsed:.0f} s: {len(every) / elapsed:6.1f} requests/s,"
         f" p50 {statistics.median(every):6.1f} ms, p99 {percentile(every, 0.99):6.1f} ms,"
-        f" {len(errors)} errors of {len(every):,}"
+        f" {len(errors)} errors of {len(every):,}; the load generator used {cpu_share:.0%}"
+        " of a core"
     )
     for kind, times in by_kind.items():
         times.sort()

@@ -33,7 +33,7 @@ def test_it_measures_lists_opens_and_a_load_run_without_errors():
     assert "page 1 at 120 / at 60:" in out
     assert re.search(r"cold: p50 .*\n  warm: p50 ", out)
     assert "sanitize the HTML" in out
-    runs = re.findall(r"2 users, .*: +[\d.]+ requests/s, .*, (\d+) errors of (\d+)", out)
+    runs = re.findall(r"2 users, .*: +[\d.]+ requests/s, .*, (\d+) errors of (\d+);", out)
     assert len(runs) == 2, out
     assert all(errors == "0" and int(requests) > 0 for errors, requests in runs), out
     assert "gunicorn log" not in out  # no traceback in the server's log
