@@ -84,7 +84,11 @@ def account_with_smtp(user: User, dovecot, mail_user, smtp_server, **smtp) -> Ma
     """`account_for`, sending through the test SMTP server `smtp_server`: with its login
     when it has one (`smtp_password=` overrides the password, to test a refusal), else
     without logging in."""
-    account = account_for(user, dovecot, mail_user)
+    return smtp_use(account_for(user, dovecot, mail_user), smtp_server, **smtp)
+
+
+def smtp_use(account: MailAccount, smtp_server, **smtp) -> MailAccount:
+    """Points a saved account's sending at the test SMTP server, as account_with_smtp."""
     account.smtp_host = smtp_server.host
     account.smtp_port = smtp_server.port
     account.smtp_security = smtp_server.security

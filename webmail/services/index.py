@@ -463,7 +463,10 @@ def index_messages_moved(
 @_hook
 def index_folder_grew(*, account: MailAccount, folder: str) -> None:
     """Mail went into `folder` (moved there, appended) under UIDs the index does not know:
-    until the next sync has fetched them, its list comes from the server."""
+    until the next sync has fetched them, its list comes from the server. A POP3
+    account's local folders are the store itself, always complete: nothing to do."""
+    if account.protocol == MailAccount.Protocol.POP3:
+        return
     IndexedFolder.objects.filter(account=account, name=folder, fully_indexed=True).update(
         fully_indexed=False
     )

@@ -61,7 +61,7 @@ def local_folders_ensure(*, account: MailAccount) -> IndexedFolder:
     return IndexedFolder.objects.get(account=account, name="INBOX")
 
 
-def _uid_take(folder: IndexedFolder) -> int:
+def uid_take(folder: IndexedFolder) -> int:
     """The folder's next UID, taken in the caller's transaction (the row stays locked
     until it commits, so two writers never get the same one)."""
     locked = IndexedFolder.objects.select_for_update().get(pk=folder.pk)
@@ -99,7 +99,7 @@ def stored_message_add(
         account=account, digest=digest, size=size, stored_at=Now()
     )
     stored.refresh_from_db(fields=["stored_at"])  # the database's clock (rule 2)
-    uid = _uid_take(folder)
+    uid = uid_take(folder)
     summary = replace(
         entry.summary,
         uid=uid,

@@ -46,9 +46,15 @@ def outgoing_settings(account: MailAccount) -> ServerSettings:
 
 @contextmanager
 def store_open(account: MailAccount) -> Iterator[MailStore]:
-    """One connection for the caller's whole request or job, closed on the way out."""
+    """One connection for the caller's whole request or job, closed on the way out. A
+    POP3 account's mail is in the local store (services.local_mail): no connection."""
+    if account.protocol == MailAccount.Protocol.POP3:
+        from .local_mail import LocalStore  # local_store imports sync, which imports this
+
+        yield LocalStore(account)
+        return
     if account.protocol != MailAccount.Protocol.IMAP:
-        raise StoreUnavailable("POP3 mailboxes are not readable yet")
+        raise StoreUnavailable("this kind of mailbox is not readable")
     with imap_store(incoming_settings(account)) as store:
         yield store
 
