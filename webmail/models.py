@@ -184,6 +184,10 @@ class RenderedBody(models.Model):
     # Links to the message's own images carry signed tokens that expire (inline_parts):
     # such a rendering is served only until shortly before they do. Null: never expires.
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    # What the reading page needs besides the body (headers, attachments, parser notes:
+    # webmail.mime.stored), on the message's own rendering (part ""), so that opening an
+    # indexed, rendered message asks no mail server. Null: the page takes the server.
+    page = models.JSONField(_("page data"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("rendered body")

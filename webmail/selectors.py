@@ -35,8 +35,16 @@ from webmail.protocols.store import (
     RawMessage,
 )
 from webmail.sanitize import SANITIZER_VERSION, SanitizedHtml
-from webmail.services.bodies import body_cached, body_keep, body_message_id, body_sanitize
+from webmail.services.bodies import (
+    body_cached,
+    body_keep,
+    body_message_id,
+    body_page_cached,
+    body_page_keep,
+    body_sanitize,
+)
 from webmail.services.index import index_flags_changed, indexed_summary
+from webmail.services.reading import message_seen_queue
 from webmail.services.stores import store_open
 from webmail.services.sync import UIDVALIDITY_ALERT
 
@@ -260,6 +268,34 @@ def message_open(
     )
 
 
+@dataclass(frozen=True)
+class IndexedOpenedMessage(OpenedMessage):
+    body: SanitizedHtml | None = None  # its rendering as first shown (no remote images)
+
+
+def message_open_indexed(
+    *, account: MailAccount, folder: str, uidvalidity: int, uid: int
+) -> IndexedOpenedMessage | None:
+    """The message from the database alone, when its folder is fully indexed under this
+    UIDVALIDITY and its body is rendered with the page's data (services.bodies); else
+    None, and the caller opens it from the server (message_open). Marks it read in the
+    index at once and queues the STORE of \\Seen to the server (services.reading)."""
+    found = body_page_cached(account=account, folder=folder, uidvalidity=uidvalidity, uid=uid)
+    if found is None:
+        return None
+    flags = found.flags
+    if "\\Seen" not in flags:
+        index_flags_changed(
+            account=account, folder=folder, uidvalidity=uidvalidity, uids=[uid], add=["\\Seen"]
+        )
+        message_seen_queue(account=account, folder=folder, uidvalidity=uidvalidity, uid=uid)
+        flags = flags | {"\\Seen"}
+    return IndexedOpenedMessage(
+        uid=uid, uidvalidity=uidvalidity, part=None, flags=flags, size=found.size,
+        parsed=found.parsed, body=found.body,
+    )
+
+
 def message_body(
     *,
     account: MailAccount,
@@ -279,6 +315,8 @@ def message_body(
     where = {"account": account, "folder": folder, "uidvalidity": uidvalidity, "uid": uid}
     body = body_cached(**where, part=part, images=images)
     if body is not None:
+        if parsed is not None and not part:  # the page just parsed it: keep its data too
+            body_page_keep(**where, parsed=parsed)
         return body
     message_id = body_message_id(**where)
     key = _body_cache_key(account, folder, uidvalidity, uid, part, images)
@@ -294,7 +332,7 @@ def message_body(
     if message_id is not None:
         body_keep(
             account=account, message_id=message_id, part=part, images=images, body=body,
-            links_expire=links_expire,
+            links_expire=links_expire, parsed=parsed,
         )
     else:
         cache.set(key, body, BODY_CACHE_SECONDS)

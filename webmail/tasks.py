@@ -13,6 +13,7 @@ from accounts.models import MailAccount
 from webmail.services.compose import compose_areas_clean
 from webmail.services.pop3_fetch import pop3_accounts_due, pop3_fetch
 from webmail.services.prerender import bodies_prerender
+from webmail.services.reading import message_seen_store
 from webmail.services.sync import account_sync, account_sync_queue, accounts_due
 
 
@@ -51,6 +52,15 @@ def bodies_prerender_task(account_id: int) -> None:
     if account is None:
         return
     bodies_prerender(account=account, limit=settings.PRERENDER_RECENT)
+
+
+@shared_task(name="webmail.tasks.message_seen_task", ignore_result=True)
+def message_seen_task(account_id: int, folder: str, uidvalidity: int, uid: int) -> None:
+    """The \\Seen of a message opened from the database (services.reading)."""
+    account = MailAccount.objects.filter(pk=account_id).first()
+    if account is None:
+        return
+    message_seen_store(account=account, folder=folder, uidvalidity=uidvalidity, uid=uid)
 
 
 @shared_task(name="webmail.tasks.accounts_sync_due", ignore_result=True)

@@ -14,6 +14,7 @@ that time only, so every link a reader gets stays valid for hours.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -23,6 +24,7 @@ from django.urls import reverse
 from accounts.models import MailAccount
 from webmail import clock, sanitize
 from webmail.mime.model import ParsedMessage
+from webmail.mime.stored import page_data_dump, page_data_load
 from webmail.models import IndexedMessage, RenderedBody
 from webmail.sanitize import SanitizedHtml, html_sanitize, text_to_html
 
@@ -109,6 +111,62 @@ def body_cached(
     return SanitizedHtml(html=found[0], remote_blocked=found[1])
 
 
+def body_page_keep(
+    *, account: MailAccount, folder: str, uidvalidity: int, uid: int, parsed: ParsedMessage
+) -> None:
+    """Adds the page data to renderings of the message itself made without it (by an
+    older version, before page data existed), so its next open needs no server either."""
+    RenderedBody.objects.filter(
+        _indexed(account, folder, uidvalidity, uid), part="", page__isnull=True
+    ).update(page=page_data_dump(parsed))
+
+
+@dataclass(frozen=True)
+class IndexedOpen:
+    """An indexed message whose page can be shown from the database alone."""
+
+    message_id: int
+    flags: frozenset[str]
+    size: int
+    parsed: ParsedMessage  # without bodies (webmail.mime.stored)
+    body: SanitizedHtml  # as first shown: remote images blocked
+
+
+def body_page_cached(
+    *, account: MailAccount, folder: str, uidvalidity: int, uid: int
+) -> IndexedOpen | None:
+    """The message's page from the index and its current rendering (one query), if its
+    folder is fully indexed under this UIDVALIDITY and the rendering has page data."""
+    found = (
+        RenderedBody.objects.filter(
+            _indexed(account, folder, uidvalidity, uid),
+            message__folder__fully_indexed=True,
+            account_id=account.pk,
+            part="",
+            remote_images=False,
+            sanitizer_version=sanitize.SANITIZER_VERSION,
+            page__isnull=False,
+        )
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=clock.now()))
+        .values_list("message_id", "message__flags", "message__size", "page", "html",
+                     "remote_blocked")
+        .first()
+    )  # fmt: skip
+    if found is None:
+        return None
+    message_id, flags, size, page, html, remote_blocked = found
+    parsed = page_data_load(page)
+    if parsed is None:
+        return None
+    return IndexedOpen(
+        message_id=message_id,
+        flags=frozenset(flags.split()),
+        size=size,
+        parsed=parsed,
+        body=SanitizedHtml(html=html, remote_blocked=remote_blocked),
+    )
+
+
 def body_message_id(*, account: MailAccount, folder: str, uidvalidity: int, uid: int) -> int | None:
     """The index row a rendering of this message hangs on; None when it is not indexed."""
     return (
@@ -132,12 +190,15 @@ def body_keep(
     body: SanitizedHtml,
     links_expire: bool,
     rendered_at: datetime | None = None,
+    parsed: ParsedMessage | None = None,
 ) -> None:
     """Stores the rendering of an indexed message, replacing an older one of the same
     variant and dropping the message's renderings by other sanitizer versions. A batch
-    passes one `rendered_at` for all its renderings (see bodies_trim)."""
+    passes one `rendered_at` for all its renderings (see bodies_trim). With `parsed`, a
+    rendering of the message itself also keeps what its page shows (page_data_dump)."""
     now = rendered_at or clock.now()
     values = {
+        "page": page_data_dump(parsed) if parsed is not None and not part else None,
         "account_id": account.pk,
         "html": body.html,
         "remote_blocked": body.remote_blocked,

@@ -80,6 +80,7 @@ def bodies_prerender(*, account: MailAccount, limit: int) -> PrerenderReport:
                     body_keep(
                         account=account, message_id=message_id, part=None, images=False,
                         body=body, links_expire=links_expire, rendered_at=rendered_at,
+                        parsed=parsed,
                     )
                     report.rendered += 1
         except FolderChanged:

@@ -20,14 +20,16 @@ from webmail.selectors import (
     mailbox_read,
     message_body,
     message_open,
+    message_open_indexed,
     message_original,
     message_part_get,
     quota_usage,
+    quota_usage_cached,
     sync_status,
 )
 from webmail.services.contacts import contacts_collect
 from webmail.services.inline_parts import inline_part_ref
-from webmail.services.stores import store_open
+from webmail.services.stores import store_open, store_open_lazy
 
 from .common import account_for_user, folder_from, page_from, part_from
 
@@ -69,13 +71,23 @@ def message_view(request, account_id: int, uidvalidity: int, uid: int):
     part = part_from(request.GET.get("part"))
     images = request.GET.get("images") == "1"
     list_view = "threads" if request.GET.get("view") == "threads" else None
-    with store_open(account) as store:
+    # An indexed message with its body rendered opens from the database alone (its \\Seen
+    # goes to the server from the worker); anything else is fetched and parsed. The store
+    # connects only when a read needs the server.
+    opened = None if part else message_open_indexed(
+        account=account, folder=folder, uidvalidity=uidvalidity, uid=uid
+    )
+    with store_open_lazy(account) as store:
         mailbox = mailbox_read(store=store, folder=folder, page=page, account=account)
-        message = message_open(
-            store=store, folder=folder, uidvalidity=uidvalidity, uid=uid, part=part,
-            account=account,
-        )
-        quota = quota_usage(account=account, store=store)
+        if opened is not None:
+            message = opened
+            quota = quota_usage_cached(account=account)
+        else:
+            message = message_open(
+                store=store, folder=folder, uidvalidity=uidvalidity, uid=uid, part=part,
+                account=account,
+            )
+            quota = quota_usage(account=account, store=store)
     if mailbox.current.kind not in ("junk", "drafts", "sent"):
         # The address book learns who writes to the reader (not spammers, not themselves).
         contacts_collect(account.user, message.parsed.from_, source="read")
@@ -86,7 +98,10 @@ def message_view(request, account_id: int, uidvalidity: int, uid: int):
     links = _MessageLinks(account.pk, folder, uidvalidity, uid, page=page, part=part,
                           list_view="threads" if threads else None)
     listed = [summary.uid for summary in mailbox.page.summaries]
-    body = _body(account, folder, uidvalidity, uid, part, images, parsed=message.parsed)
+    if opened is not None:
+        body = opened.body  # with images asked for, the body frame renders those itself
+    else:
+        body = _body(account, folder, uidvalidity, uid, part, images, parsed=message.parsed)
     return render(
         request,
         "mail/message.html",
