@@ -43,7 +43,7 @@ from webmail.services.bodies import (
     body_page_keep,
     body_sanitize,
 )
-from webmail.services.index import index_flags_changed, indexed_summary
+from webmail.services.index import index_flags_changed, indexed_folder_info, indexed_summary
 from webmail.services.reading import message_seen_queue
 from webmail.services.stores import store_open
 from webmail.services.sync import UIDVALIDITY_ALERT
@@ -126,7 +126,7 @@ def mailbox_read(
     fully indexed; `store` is then not used. Everything else comes from the server."""
     rows = _indexed_folders(account) if account is not None else []
     if rows:
-        entries = folder_entries([_indexed_info(row) for row in rows])
+        entries = folder_entries([indexed_folder_info(row) for row in rows])
         row = next((r for r in rows if r.name == folder), None)
         if row is not None and row.fully_indexed and row.selectable:
             return _mailbox_from_index(entries, row, page)
@@ -159,17 +159,6 @@ def _indexed_folders(account: MailAccount) -> list[IndexedFolder]:
             "uidvalidity", "fully_indexed",
         )
     )  # fmt: skip
-
-
-def _indexed_info(row: IndexedFolder) -> FolderInfo:
-    return FolderInfo(
-        name=row.name,
-        delimiter=row.delimiter or None,
-        special_use=row.special_use or None,
-        selectable=row.selectable,
-        messages=row.messages,
-        unseen=row.unseen,
-    )
 
 
 _SUMMARY_COLUMNS = [

@@ -134,22 +134,86 @@ def test_archive_then_delete_to_trash_then_for_good_leaves_the_server_copy(
     assert "Hallo aus Köln" in server_subjects(mail_user)  # the cleanup decides, not this
 
 
-def test_sending_files_the_message_in_the_local_sent_folder(
-    alice_client, account, smtp_server
-):
-    form = alice_client.get(f"/mail/{account.pk}/compose/").content.decode()
-    fields = {
+def hidden(page: str) -> dict[str, str]:
+    return {
         name: html.unescape(value)
-        for name, value in re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form)
+        for name, value in re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page)
         if name != "csrfmiddlewaretoken"
     }
+
+
+def drafts_and_sent(account) -> list[tuple[str, str]]:
+    rows = IndexedMessage.objects.filter(folder__account=account, folder__name__in=["Drafts", "Sent"])
+    return sorted(rows.values_list("folder__name", "subject"))
+
+
+def test_drafts_are_kept_here_and_sending_files_in_the_local_sent_folder(
+    alice_client, account, smtp_server
+):
+    url = f"/mail/{account.pk}/compose/"
+    form = alice_client.get(url).content.decode()
+    fields = hidden(form)
     fields["identity"] = re.search(r'<option value="(\d+)" selected>', form).group(1)
     fields.update(to="bernd@example.net", subject="Gesendet per POP3", body="Hallo!",
-                  mode="text", html="", action="send")
-    response = alice_client.post(f"/mail/{account.pk}/compose/", fields)
+                  mode="text", html="")
+    saved = alice_client.post(url, {**fields, "action": "save"})
+    assert flashes(saved) == ["Draft saved."]
+    fields.update({k: v for k, v in hidden(saved.content.decode()).items() if k.startswith("draft")})
+    fields["body"] = "Hallo, Bernd!"
+    saved = alice_client.post(url, {**fields, "action": "save"})
+    assert drafts_and_sent(account) == [("Drafts", "Gesendet per POP3")]  # replaced
+
+    fields.update({k: v for k, v in hidden(saved.content.decode()).items() if k.startswith("draft")})
+    response = alice_client.post(url, {**fields, "action": "send"})
     assert response.status_code == 302
     assert flashes(alice_client.get(f"/mail/{account.pk}/")) == ["Message sent."]
     assert smtp_server.received[-1].rcpt_tos == ["bernd@example.net"]
-    sent = row(account, "Gesendet per POP3")
-    assert (sent.folder.name, sent.seen) == ("Sent", True)
+    assert drafts_and_sent(account) == [("Sent", "Gesendet per POP3")]
+    assert row(account, "Gesendet per POP3").seen
     assert "Gesendet per POP3" in text(alice_client.get(f"/mail/{account.pk}/?folder=Sent"))
+
+
+def test_unread_flag_and_junk_are_local(alice_client, account, mail_user):
+    open_message(alice_client, account, "Hallo aus Köln")
+    assert flashes(act(alice_client, account, "unread", "Hallo aus Köln")) == [
+        "1 message marked as unread."
+    ]
+    act(alice_client, account, "flag", "Hallo aus Köln")
+    found = row(account, "Hallo aus Köln")
+    assert (found.seen, found.flagged, found.folder.unseen) == (False, True, 3)
+
+    act(alice_client, account, "junk", "Hallo aus Köln")
+    found = row(account, "Hallo aus Köln")
+    assert (found.folder.name, found.folder.special_use) == ("Junk", "\\Junk")
+    assert len(server_subjects(mail_user)) == 3
+
+
+def test_folders_are_made_renamed_emptied_and_deleted_here(alice_client, account):
+    url = f"/mail/{account.pk}/folders/"
+    made = alice_client.post(f"{url}create/", {"name": "Reisen"}, follow=True)
+    assert flashes(made) == ["The folder Reisen was created."]
+    act(alice_client, account, "move", "Hallo aus Köln", target="Reisen")
+    renamed = alice_client.post(f"{url}rename/", {"folder": "Reisen", "name": "Urlaub"},
+                                follow=True)
+    assert flashes(renamed) == ["The folder Reisen is now called Urlaub."]
+    assert row(account, "Hallo aus Köln").folder.name == "Urlaub"
+
+    asked = text(alice_client.get(f"{url}delete/", {"folder": "Urlaub"}))
+    assert "It holds 1 message, which will be deleted with it." in asked
+    fields = dict(re.findall(r'<input type="hidden" name="(folder|uidvalidity)" value="([^"]*)">',
+                             asked))
+    deleted = alice_client.post(f"{url}delete/", fields, follow=True)
+    assert flashes(deleted) == ["The folder Urlaub was deleted."]
+    assert "Urlaub" not in text(alice_client.get(url))
+
+    act(alice_client, account, "delete", "Script and event handlers")
+    asked = text(alice_client.get(f"{url}empty/", {"folder": "Trash"}))
+    assert "1 message in Trash will be deleted for good." in asked
+    fields = {
+        name: html.unescape(value)
+        for name, value in re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', asked)
+        if name != "csrfmiddlewaretoken"
+    }
+    emptied = alice_client.post(f"{url}empty/", fields, follow=True)
+    assert flashes(emptied) == ["1 message deleted for good."]
+    assert StoredMessage.objects.filter(account=account, user_deleted_at__isnull=False).count() == 2

@@ -26,7 +26,13 @@ from webmail.models import (
     RenderedBody,
     VanishedMessage,
 )
-from webmail.protocols.store import Address, FolderState, IndexEntry, MessageSummary
+from webmail.protocols.store import (
+    Address,
+    FolderInfo,
+    FolderState,
+    IndexEntry,
+    MessageSummary,
+)
 from webmail.search_fold import document_fold
 
 log = logging.getLogger(__name__)
@@ -498,6 +504,18 @@ def index_folder_added(*, account: MailAccount, folder: str, delimiter: str | No
         IndexedFolder.objects.get_or_create(
             account=account, name=folder, defaults={"delimiter": delimiter or ""}
         )
+
+
+def indexed_folder_info(row: IndexedFolder) -> FolderInfo:
+    """A folder's row as the same FolderInfo the server's folder list gives."""
+    return FolderInfo(
+        name=row.name,
+        delimiter=row.delimiter or None,
+        special_use=row.special_use or None,
+        selectable=row.selectable,
+        messages=row.messages,
+        unseen=row.unseen,
+    )
 
 
 def indexed_summary(row: IndexedMessage) -> MessageSummary:

@@ -43,7 +43,13 @@ from webmail.protocols.store import (
     RawMessage,
 )
 
-from .index import SQL_CHUNK, folder_counts_refresh, index_flags_set, indexed_summary
+from .index import (
+    SQL_CHUNK,
+    folder_counts_refresh,
+    index_flags_set,
+    indexed_folder_info,
+    indexed_summary,
+)
 from .local_store import (
     LOCAL_UIDVALIDITY,
     blob_store,
@@ -89,17 +95,7 @@ class LocalStore:
 
     def folders(self) -> list[FolderInfo]:
         rows = sorted(self._rows(), key=lambda row: (row.name != "INBOX", row.name))
-        return [
-            FolderInfo(
-                name=row.name,
-                delimiter=row.delimiter or DELIMITER,
-                special_use=row.special_use or None,
-                selectable=row.selectable,
-                messages=row.messages,
-                unseen=row.unseen,
-            )
-            for row in rows
-        ]
+        return [indexed_folder_info(row) for row in rows]
 
     def folder_status(self, folder: str) -> FolderStatus:
         row = self._folder(folder)
