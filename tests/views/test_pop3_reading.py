@@ -217,3 +217,14 @@ def test_folders_are_made_renamed_emptied_and_deleted_here(alice_client, account
     emptied = alice_client.post(f"{url}empty/", fields, follow=True)
     assert flashes(emptied) == ["1 message deleted for good."]
     assert StoredMessage.objects.filter(account=account, user_deleted_at__isnull=False).count() == 2
+
+
+def test_search_finds_fetched_mail_by_its_text(alice_client, account, mail_user):
+    mail_user.append("INBOX", message("Ohne Text", b""))  # the index holds no text of it
+    assert pop3_fetch(account=account).new == 1
+    for scope in ("folder", "all"):
+        response = alice_client.get(
+            "/mail/search/", {"q": "bald", "scope": scope, "account": account.pk, "folder": "INBOX"}
+        )
+        found = re.findall(r'<span class="row-subject">(.*?)</span>', text(response), re.S)
+        assert (response.status_code, found) == (200, ["Hallo aus Köln"]), scope
