@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import BooleanField, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -31,7 +31,7 @@ from webmail.models import IndexedFolder, IndexedMessage
 from webmail.protocols.errors import MailServerError
 from webmail.protocols.store import MessageSummary
 from webmail.search_fold import Term, query_terms, server_words
-from webmail.search_schema import FTS_TABLE, PG_VECTOR, TEXTLESS
+from webmail.search_schema import FTS_TABLE, PG_COLUMN, TEXTLESS
 
 from .index import indexed_summary
 from .stores import store_open
@@ -156,7 +156,7 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
 
 
-def _text_match(terms: list[Term], *, window: bool = False, one_folder: bool = False) -> Q:
+def _text_match(terms: list[Term], *, window: bool = False) -> Q:
     """The database's full-text match of every term (see webmail.search_schema). The
     words are folded letters and digits only, and go as parameters all the same. In a
     date `window` SQLite is to walk the window and look its rows up in the matches,
@@ -170,30 +170,22 @@ def _text_match(terms: list[Term], *, window: bool = False, one_folder: bool = F
             return Q(RawSQL(sql, [_fts5_query(terms)], output_field=BooleanField()))
         return Q(id__in=RawSQL(matches, [_fts5_query(terms)]))
     if connection.vendor == "postgresql":
-        parts, params = [], []
-        for term in terms:
-            text = " <-> ".join(term.words) + (":*" if term.prefix else "")
-            parts.append(
-                "(to_tsquery('german'::regconfig, %s) || to_tsquery('simple'::regconfig, %s))"
-            )
-            params += [text, text]
-        if not one_folder:
-            vector = PG_VECTOR.format(column='"webmail_indexedmessage"."search_document"')
-            match = f"{vector} @@ ({' && '.join(parts)})"
-            return Q(RawSQL(match, params, output_field=BooleanField()))
-        # In one folder PostgreSQL would read the folder's rows by an index and fold each
-        # (see _newest_ids): a subquery of its own (OFFSET 0 keeps it one) makes it ask
-        # the GIN index for the matches. Across folders this costs more than it saves.
-        vector = PG_VECTOR.format(column="search_document")
-        matches = (
-            f"SELECT id FROM webmail_indexedmessage WHERE {vector} @@ ({' && '.join(parts)})"
-            " OFFSET 0"
-        )
-        return Q(id__in=RawSQL(matches, params))
+        match, params = _tsquery_match(terms)
+        return Q(RawSQL(match, params, output_field=BooleanField()))
     match = Q()  # another database: no full-text index, a scan of the documents
     for term in terms:
         match &= Q(search_document__contains=" ".join(term.words))
     return match
+
+
+def _tsquery_match(terms: list[Term]) -> tuple[str, list[str]]:
+    """PostgreSQL's match of every term against the stored vector (see search_schema)."""
+    parts, params = [], []
+    for term in terms:
+        text = " <-> ".join(term.words) + (":*" if term.prefix else "")
+        parts.append("(to_tsquery('german'::regconfig, %s) || to_tsquery('simple'::regconfig, %s))")
+        params += [text, text]
+    return f'"webmail_indexedmessage"."{PG_COLUMN}" @@ ({" && ".join(parts)})', params
 
 
 def _fts5_query(terms: list[Term]) -> str:
@@ -261,34 +253,24 @@ def _newest_ids(query: SearchQuery, rows: QuerySet, folders: QuerySet) -> list[i
             # Once more in a window big enough at this density, twice over, unless that
             # would be so big that the whole search is cheaper.
             rows_in_window = max(rows_in_window * 2 * limit // max(len(ids), 1), 2 * rows_in_window)
-    one_folder = query.scope == Scope.FOLDER
-    matching = filtered.filter(_text_match(query.terms, one_folder=one_folder)).order_by(*newest)
-    if connection.vendor != "postgresql" or not query.terms:
-        return list(matching.values_list("id", flat=True)[:limit])
-    # PostgreSQL thinks folding a message's text cheap (0.35 ms for 2 KB, not 100 times
-    # cpu_operator_cost) and, for a common word, reads the table or a folder's index
-    # folding every row instead of using the GIN index: 35 s instead of 0.2 s for
-    # 100,000 messages. Without sequential and plain index scans the GIN index is left.
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_indexscan = off")
-        ids = list(matching.values_list("id", flat=True)[:limit])
-        cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
-        cursor.execute("SET LOCAL enable_indexscan TO DEFAULT")
-    return ids
+    matching = filtered.filter(_text_match(query.terms)).order_by(*newest)
+    return list(matching.values_list("id", flat=True)[:limit])
 
 
 def _many_matches(terms: list[Term]) -> bool:
     """Whether the words are in more than MANY_MATCHES messages of the whole index; cheap
-    on SQLite (FTS5 stops counting there). Never on PostgreSQL: its index holds no text
-    to look a window's rows up in, so a window would fold every row's text again."""
-    if connection.vendor != "sqlite":
+    (FTS5 and the GIN index stop counting there)."""
+    if connection.vendor == "sqlite":
+        params = [_fts5_query(terms)]
+        matches = f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s"
+    elif connection.vendor == "postgresql":
+        match, params = _tsquery_match(terms)
+        matches = f"SELECT 1 FROM webmail_indexedmessage WHERE {match}"
+    else:
         return False
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT count(*) FROM (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s"
-            " LIMIT %s)",
-            [_fts5_query(terms), MANY_MATCHES],
+            f"SELECT count(*) FROM ({matches} LIMIT %s) AS matches", [*params, MANY_MATCHES]
         )
         return cursor.fetchone()[0] >= MANY_MATCHES
 
@@ -347,7 +329,7 @@ def _mixed_page(
             )
             if folder is None or folder.uidvalidity != uidvalidity:
                 rows = rows.none()  # the index is of an older incarnation of the folder
-            local = _filtered(query, rows).filter(_text_match(query.terms, one_folder=True))
+            local = _filtered(query, rows).filter(_text_match(query.terms))
             local = set(local.values_list("uid", flat=True))
             judged = set(rows.exclude(search_text="").values_list("uid", flat=True))
             from_server = set(server_uids) - judged
