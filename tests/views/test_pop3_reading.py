@@ -228,3 +228,12 @@ def test_search_finds_fetched_mail_by_its_text(alice_client, account, mail_user)
         )
         found = re.findall(r'<span class="row-subject">(.*?)</span>', text(response), re.S)
         assert (response.status_code, found) == (200, ["Hallo aus Köln"]), scope
+
+
+def test_a_new_pop3_account_shows_its_empty_local_folders(alice, alice_client, dovecot, mail_user):
+    account = pop3_account_for(alice, dovecot, mail_user)
+    response = alice_client.get(f"/mail/{account.pk}/")
+    assert response.status_code == 200
+    page = text(response)
+    for label in ("Inbox", "Drafts", "Sent", "Archive", "Trash"):
+        assert label in page

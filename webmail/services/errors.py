@@ -52,15 +52,6 @@ _REFUSALS = {
 
 def error_message(exc: Exception) -> str:
     """A plain sentence for the reader; never the server's raw reply or a password."""
-    from .stores import StoreUnavailable  # stores imports the protocol client; keep this light
-
-    if isinstance(exc, StoreUnavailable):
-        return str(
-            _(
-                "This POP3 account is saved and its login works, but reading POP3 mail "
-                "in the browser is not available yet."
-            )
-        )
     if isinstance(exc, ActionNotAllowed):
         return str(exc)
     if isinstance(exc, errors.ActionRefused) and exc.reason in _REFUSALS:

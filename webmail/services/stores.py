@@ -6,17 +6,11 @@ from contextlib import ExitStack, contextmanager
 from django.conf import settings
 
 from accounts.models import MailAccount
-from webmail.protocols.errors import ServerSettings, ServerUnavailable
+from webmail.protocols.errors import ServerSettings
 from webmail.protocols.imap import imap_store
 from webmail.protocols.store import MailStore
 
 from .accounts import SMTP_DEFAULT_PORTS
-
-
-class StoreUnavailable(ServerUnavailable):
-    """The account's kind of store is not served yet (POP3 accounts, until they are)."""
-
-    code = "store_unavailable"
 
 
 def incoming_settings(account: MailAccount, *, password: str | None = None) -> ServerSettings:
@@ -53,8 +47,6 @@ def store_open(account: MailAccount) -> Iterator[MailStore]:
 
         yield LocalStore(account)
         return
-    if account.protocol != MailAccount.Protocol.IMAP:
-        raise StoreUnavailable("this kind of mailbox is not readable")
     with imap_store(incoming_settings(account)) as store:
         yield store
 
