@@ -88,9 +88,12 @@ class LocalStore:
         return row
 
     def _messages(self, folder: IndexedFolder, uids: Sequence[int]) -> list[IndexedMessage]:
+        """The rows, locked until the caller's transaction ends: a second tab moving the
+        same message waits, then finds it gone from the folder instead of moving it on."""
         found: list[IndexedMessage] = []
         for chunk in _chunks(uids):
-            found += IndexedMessage.objects.filter(folder=folder, uid__in=chunk).order_by("uid")
+            rows = IndexedMessage.objects.filter(folder=folder, uid__in=chunk)
+            found += rows.select_for_update().order_by("uid")
         return found
 
     def folders(self) -> list[FolderInfo]:
