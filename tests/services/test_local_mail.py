@@ -2,10 +2,13 @@
 reader's actions leave in the local folders and the stored messages, and that the POP3
 server keeps every message whatever happens here."""
 
+from datetime import timedelta
+
 import pytest
 
 from tests.personas import pop3_account_for
 from tests.pop3_helpers import message, server_subjects
+from webmail import clock
 from webmail.models import IndexedFolder, IndexedMessage, StoredMessage
 from webmail.protocols.errors import FolderChanged, MessageNotFound
 from webmail.services.local_store import blob_store
@@ -89,7 +92,7 @@ def test_it_marks_read_moves_and_deletes_locally_never_on_the_server(fetched, ma
     assert server_subjects(mail_user) == ["one", "three", "two"]
 
 
-def test_it_appends_makes_renames_and_deletes_user_folders(fetched):
+def test_it_appends_makes_renames_and_deletes_user_folders(fetched, monkeypatch):
     raw = b"From: me@example.org\r\nSubject: sent copy\r\n\r\nHi.\r\n"
     with store_open(fetched) as store:
         uid = store.message_append("Sent", raw, flags=["\\Seen"])
@@ -99,11 +102,18 @@ def test_it_appends_makes_renames_and_deletes_user_folders(fetched):
         store.messages_move("INBOX", [uid_of(fetched, "three")], "Projects/2026", uidvalidity=1)
         store.folder_rename("Projects", "Work")
         names = [f.name for f in store.folders()]
-        store.folder_delete("Work/2026", uidvalidity=1)
+        validity = store.folder_status("Work/2026").uidvalidity
+        with pytest.raises(FolderChanged):
+            store.folder_delete("Work/2026", uidvalidity=1)
+        store.folder_delete("Work/2026", uidvalidity=validity)
+        later = clock.now() + timedelta(seconds=5)
+        monkeypatch.setattr(clock, "now", lambda: later)
+        store.folder_create("Work/2026")  # made again: a page of the old one acts on nothing
+        assert store.folder_status("Work/2026").uidvalidity > validity
         assert store.message_raw("Sent", uid, uidvalidity=1).data == raw
         assert store.quota() is None
     assert names == ["INBOX", "Archive", "Drafts", "Sent", "Trash", "Work", "Work/2026"]
     sent = IndexedMessage.objects.get(folder__account=fetched, folder__name="Sent")
     assert (sent.subject, sent.seen) == ("sent copy", True)
-    assert not IndexedFolder.objects.filter(account=fetched, name__startswith="Work/").exists()
+    assert not IndexedMessage.objects.filter(folder__name__startswith="Work/").exists()
     assert StoredMessage.objects.filter(account=fetched, user_deleted_at__isnull=False).count() == 1

@@ -6,9 +6,10 @@ services treat a POP3 account as they treat an IMAP one (architecture.md, "One s
 interface, two kinds of store"). Here the index is not a cache of a server: it is the
 store, so every change is made in one transaction and is final.
 
-- UIDs are handed out per folder from `uidnext` under UIDVALIDITY 1 (local_store), and
-  callers still pass the UIDVALIDITY their page was made with: a folder deleted and made
-  anew under the same name must not take actions meant for the old one (rule 6).
+- UIDs are handed out per folder from `uidnext` under the folder's UIDVALIDITY: 1 for the
+  folders every local store has (local_store), a new one for each folder the reader
+  makes. Callers still pass the UIDVALIDITY their page was made with: a folder deleted
+  and made anew under the same name must not take actions meant for the old one (rule 6).
 - A move gives the messages new UIDs in the target; the rows themselves move, so their
   text and rendered bodies come along.
 - Deleting for good removes the index row and stamps StoredMessage.user_deleted_at; the
@@ -23,10 +24,11 @@ from dataclasses import replace
 from datetime import date, datetime
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.db.models.functions import Now
 
 from accounts.models import MailAccount
+from webmail import clock
 from webmail.models import IndexedFolder, IndexedMessage, RenderedBody, StoredMessage
 from webmail.protocols.errors import (
     ActionRefused,
@@ -51,7 +53,6 @@ from .index import (
     indexed_summary,
 )
 from .local_store import (
-    LOCAL_UIDVALIDITY,
     blob_store,
     local_folders_ensure,
     stored_entry_read,
@@ -141,6 +142,15 @@ class LocalStore:
         row = self._rows().filter(special_use=role, selectable=True).order_by("name").first()
         return row.name if row is not None else None
 
+    def _uidvalidity_new(self) -> int:
+        """For a folder made here: the time in seconds, and above every folder of the
+        account, so a folder deleted and made again under its name does not take actions
+        a page of the old one asks for (rule 6), as an IMAP server would not. (Within the
+        second the deleted folder was made, the value can repeat: nothing records the
+        values of deleted folders.)"""
+        used = self._rows().aggregate(Max("uidvalidity"))["uidvalidity__max"] or 0
+        return max(int(clock.now().timestamp()), used + 1)
+
     def folder_create(self, name: str, *, special_use: str | None = None) -> None:
         with transaction.atomic():
             _row, made = IndexedFolder.objects.get_or_create(
@@ -149,7 +159,7 @@ class LocalStore:
                 defaults={
                     "delimiter": DELIMITER,
                     "special_use": special_use or "",
-                    "uidvalidity": LOCAL_UIDVALIDITY,
+                    "uidvalidity": self._uidvalidity_new(),
                     "uidnext": 1,
                     "fully_indexed": True,
                 },
