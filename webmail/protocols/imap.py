@@ -13,7 +13,7 @@ import re
 import ssl
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -811,18 +811,23 @@ class ImapStore:
         with self._talking():
             self._examined_checked(folder, uidvalidity)
             found = self._uid_fetch(uids, INDEX_ITEMS)
-            entries = self._entries(found, {})
+            entries = self._entries(found)
             known = set(text_known(entries)) if text_known is not None and entries else set()
             wanted = {uid: data for uid, data in found.items() if uid not in known}
             texts = self._texts(wanted, text_bytes) if text_bytes > 0 and wanted else {}
-        return self._entries(found, texts) if texts else entries
+        # Built once, texts added after: parsing an entry's addresses is most of its cost.
+        return [
+            replace(entry, text=texts[entry.summary.uid])
+            if entry.summary.uid in texts else entry
+            for entry in entries
+        ]
 
     @staticmethod
-    def _entries(found: dict[int, dict[bytes, Any]], texts: dict[int, str]) -> list[IndexEntry]:
+    def _entries(found: dict[int, dict[bytes, Any]]) -> list[IndexEntry]:
         entries = []
         for uid in sorted(found, reverse=True):
             try:
-                entries.append(_index_entry(found[uid], texts.get(uid, "")))
+                entries.append(_index_entry(found[uid], ""))
             except (TypeError, ValueError, KeyError):
                 continue  # a malformed response for one message must not stop the others
         return entries
