@@ -7,16 +7,19 @@ import io
 
 import pytest
 from django.core.management import call_command
+from kombu import Connection
 
 from tests.faultproxy import FaultProxy
 from tests.personas import pop3_account_for
 from tests.pop3_helpers import files_under, message
+from webmail.celery import app as celery_app
 from webmail.models import IndexedFolder, IndexedMessage, Pop3Mailbox, Pop3Uidl, StoredMessage
 from webmail.protocols.pop3 import Pop3Session
 from webmail.services import pop3_fetch as fetching
 from webmail.services.local_store import blob_store
 from webmail.services.locks import job_lock
 from webmail.services.pop3_fetch import pop3_fetch
+from webmail.services.sync import account_sync_queue
 from webmail.tasks import account_sync_task
 
 
@@ -284,3 +287,26 @@ def test_the_command_fetches_and_says_what_it_did(alice, dovecot, mail_user, cap
     assert "1 new" in out
     assert inbox_subjects(account) == ["From the command line"]
     assert sha(stored_bytes(account)[0]) == sha(next(iter(server_messages(mail_user).values())))
+
+
+def test_it_queues_a_pop3_account_whose_task_then_fetches_its_mail(
+    alice, dovecot, mail_user, django_capture_on_commit_callbacks
+):
+    # Sign-in and "refresh" queue through account_sync_queue: POP3 accounts too.
+    mail_user.append("INBOX", message("Queued at sign-in"))
+    account = pop3_account_for(alice, dovecot, mail_user)
+    with Connection("memory://") as connection:
+        connection.SimpleQueue("celery").clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        account_sync_queue([account])
+
+    with celery_app.connection_for_write() as connection:
+        queue = connection.SimpleQueue("celery")
+        queued = queue.get(block=False)
+        name, args = queued.headers["task"], queued.decode()[0]
+        queued.ack()
+        queue.close()
+    assert (name, args) == ("webmail.tasks.account_sync_task", [account.pk])
+    account_sync_task(*args)
+    assert inbox_subjects(account) == ["Queued at sign-in"]

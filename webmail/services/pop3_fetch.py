@@ -52,7 +52,7 @@ from .local_store import (
 )
 from .locks import LockLost, job_lock
 from .stores import incoming_settings
-from .sync import LOCK_SECONDS, _failure_record, _success_record, sync_due
+from .sync import LOCK_SECONDS, sync_due, sync_failure_record, sync_success_record
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +124,12 @@ def pop3_fetch(
                 "Postfach will try again later."
             )
         except (errors.MailServerError, CredentialError) as exc:
-            _failure_record(account, exc, report)
+            sync_failure_record(account, exc, report)
         except Exception as exc:
-            _failure_record(account, exc, report)
+            sync_failure_record(account, exc, report)
             raise
         else:
-            _success_record(account)
+            sync_success_record(account)
         finally:
             MailAccount.objects.filter(pk=account.pk).update(sync_started_at=None)
             report.seconds = time.monotonic() - started

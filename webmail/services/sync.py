@@ -153,15 +153,15 @@ def account_sync(
         except (_OutOfTime, LockLost) as exc:
             if isinstance(exc, LockLost):
                 log.warning("account %s: sync lock expired mid-sync; stopped", account.pk)
-            _success_record(account)
+            sync_success_record(account)
         except (errors.MailServerError, CredentialError) as exc:
-            _failure_record(account, exc, report)
+            sync_failure_record(account, exc, report)
         except Exception as exc:
-            _failure_record(account, exc, report)
+            sync_failure_record(account, exc, report)
             raise
         else:
             report.complete = True
-            _success_record(account)
+            sync_success_record(account)
         finally:
             MailAccount.objects.filter(pk=account.pk).update(sync_started_at=None)
             report.seconds = time.monotonic() - started
@@ -178,13 +178,13 @@ def account_sync(
     return report
 
 
-def _success_record(account: MailAccount) -> None:
+def sync_success_record(account: MailAccount) -> None:
     MailAccount.objects.filter(pk=account.pk).update(
         last_synced_at=clock.now(), sync_error="", sync_error_at=None, sync_failures=0
     )
 
 
-def _failure_record(account: MailAccount, exc: Exception, report: SyncReport) -> None:
+def sync_failure_record(account: MailAccount, exc: Exception, report: SyncReport) -> None:
     report.error = error_message(exc)
     report.error_code = (
         "credentials" if isinstance(exc, CredentialError) else getattr(exc, "code", "internal")
@@ -229,8 +229,9 @@ def accounts_due() -> list[int]:
 
 
 def account_sync_queue(accounts) -> None:
-    """Queues a background sync of each IMAP account once the current transaction
-    commits (by task name: services never import tasks)."""
+    """Queues a background sync of each account once the current transaction commits
+    (by task name: services never import tasks). The task fetches a POP3 account's
+    mail (pop3_fetch) and syncs an IMAP account's index."""
     from webmail.celery import app
 
     def send(account_id: int) -> None:
@@ -240,8 +241,7 @@ def account_sync_queue(accounts) -> None:
             log.exception("account %s: sync not queued", account_id)
 
     for account in accounts:
-        if account.protocol == MailAccount.Protocol.IMAP:
-            transaction.on_commit(lambda account_id=account.pk: send(account_id))
+        transaction.on_commit(lambda account_id=account.pk: send(account_id))
 
 
 # -- one run -------------------------------------------------------------------------------
