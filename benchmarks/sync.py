@@ -329,6 +329,12 @@ def main() -> None:
 
     if connection.vendor == "postgresql":
         connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
+    else:  # the SQLite file of 100,000 rows is over 600 MB: not left in the temp dir
+        connection.close()
+        folder = Path(connection.settings_dict["NAME"]).parent
+        if folder.name.startswith("postfach-bench-"):
+            shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(os.environ["DATA_DIR"], ignore_errors=True)
 
 
 if __name__ == "__main__":
