@@ -2,6 +2,7 @@
 opaque origin and sends no session cookie: the signed token in its URL must be enough."""
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -22,13 +23,12 @@ def test_a_cid_image_shows_inside_the_sandboxed_body(page, live_server, dovecot,
     logo = page.frame_locator("iframe.message-body").get_by_alt_text("Logo")
     expect(logo).to_be_visible()
     expect(logo).to_have_attribute("src", re.compile(r"^/mail/inline/"))
-    # naturalWidth is 0 for an image the browser could not load or decode; wait for the
-    # load to end either way (a busy machine may still be fetching it).
-    width = logo.evaluate(
-        """img => img.complete ? img.naturalWidth : new Promise(done => {
-             img.addEventListener("load", () => done(img.naturalWidth));
-             img.addEventListener("error", () => done(0));
-           })"""
-    )
+    # naturalWidth is 0 for an image the browser could not load or decode. Poll until the
+    # load has ended either way (a busy machine may still be fetching it) rather than wait
+    # on a load event: in one CI run under load that wait never ended and hung the suite.
+    deadline = time.monotonic() + 30
+    while not logo.evaluate("img => img.complete") and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    width = logo.evaluate("img => img.complete ? img.naturalWidth : -1")
     assert width == 8
     assert page.watch.foreign == []
