@@ -2,10 +2,8 @@
 
 
 class PageLinks:
-    """A mixin for page dataclasses with `page_number` (1-based) and `page_count`.
-
-    MailboxView, AllInboxesPage and SearchPage still spell these out; they can take it too.
-    """
+    """A mixin for page dataclasses with `page_number` (1-based) and `page_count`:
+    the folder list, All inboxes, search and conversations."""
 
     page_number: int
     page_count: int

@@ -25,6 +25,7 @@ from webmail import clock
 from webmail.mime.model import ParsedMessage, PartContent
 from webmail.mime.parse import message_parse, message_part
 from webmail.models import IndexedFolder, IndexedMessage
+from webmail.paging import PageLinks
 from webmail.protocols.errors import FolderNotFound, MailServerError, MessageNotFound
 from webmail.protocols.store import (
     FolderInfo,
@@ -74,21 +75,13 @@ class FolderEntry:
 
 
 @dataclass(frozen=True)
-class MailboxView:
+class MailboxView(PageLinks):
     folders: list[FolderEntry]
     current: FolderEntry
     page: FolderPage
     page_number: int  # 1-based
     page_count: int
     from_index: bool = False  # read from the local index, not from the server
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page_number > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page_number < self.page_count
 
 
 def _role(info: FolderInfo) -> str:
@@ -528,19 +521,11 @@ class InboxRow:
 
 
 @dataclass(frozen=True)
-class AllInboxesPage:
+class AllInboxesPage(PageLinks):
     rows: list[InboxRow]
     total: int
     page_number: int
     page_count: int
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page_number > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page_number < self.page_count
 
 
 def all_inboxes_page(*, user, page: int) -> AllInboxesPage:

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from accounts.models import MailAccount, User
 from webmail.models import IndexedFolder, IndexedMessage
+from webmail.paging import PageLinks
 from webmail.protocols.errors import MailServerError
 from webmail.protocols.store import MessageSummary
 from webmail.search_fold import Term, query_terms, server_words
@@ -87,7 +88,7 @@ class SearchHit:
 
 
 @dataclass(frozen=True)
-class SearchPage:
+class SearchPage(PageLinks):
     query: SearchQuery
     hits: list[SearchHit] = field(default_factory=list)
     total: int = 0
@@ -98,14 +99,6 @@ class SearchPage:
     server_failed: bool = False  # the server should have been asked but could not be
     folders_incomplete: int = 0  # scope ALL: folders whose first sync is not done
     more: bool = False  # more than `total` (COUNT_LIMIT) matches: not all pages are offered
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page_number > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page_number < self.page_count
 
 
 def mail_search(user: User, query: SearchQuery) -> SearchPage:
