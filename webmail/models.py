@@ -279,9 +279,7 @@ class Pop3Uidl(models.Model):
         verbose_name = _("POP3 UIDL")
         verbose_name_plural = _("POP3 UIDLs")
         constraints = [
-            models.UniqueConstraint(
-                fields=["account", "uidl", "size"], name="pop3_uidl_unique"
-            )
+            models.UniqueConstraint(fields=["account", "uidl", "size"], name="pop3_uidl_unique")
         ]
         indexes = [models.Index(fields=["account", "state"], name="pop3_uidl_state")]
 
@@ -308,3 +306,117 @@ class Pop3Mailbox(models.Model):
 
     def __str__(self):
         return str(self.account_id)
+
+
+class Pop3Keep(models.TextChoices):
+    """What happens to the copy a POP3 server keeps of a message after Postfach stored it
+    here (issue 5, "Keeping copies on the server")."""
+
+    DELETE_AFTER_DOWNLOAD = "delete_after_download", _("Delete from the server after download")
+    KEEP_DAYS = "keep_days", _("Keep on the server for a number of days")
+    KEEP_UNTIL_DELETED = "keep_until_deleted", _("Keep on the server until I delete it here")
+    KEEP_FOREVER = "keep_forever", _("Keep on the server forever")
+
+
+DEFAULT_KEEP_DAYS = 14
+
+
+class SiteSettings(models.Model):
+    """Instance-wide defaults an admin sets in the Django admin; one row (pk 1), made on
+    first read by `site_settings()`."""
+
+    pop3_keep = models.CharField(
+        _("POP3: server copies, default for new accounts"),
+        max_length=32,
+        choices=Pop3Keep.choices,
+        default=Pop3Keep.KEEP_DAYS,
+    )
+    pop3_keep_days = models.PositiveIntegerField(
+        _("POP3: days to keep, default for new accounts"), default=DEFAULT_KEEP_DAYS
+    )
+    pop3_delete_larger_than_mb = models.PositiveIntegerField(
+        _("POP3: delete server copies larger than (MB), default for new accounts"),
+        null=True,
+        blank=True,
+    )
+
+    class Meta:
+        verbose_name = _("site settings")
+        verbose_name_plural = _("site settings")
+
+    def __str__(self):
+        return str(_("site settings"))
+
+
+class Pop3Policy(models.Model):
+    """One POP3 account's rule for its server copies, and what the cleanup needs to keep
+    between runs (its clock guard, its last warning)."""
+
+    account = models.OneToOneField(
+        MailAccount, on_delete=models.CASCADE, related_name="pop3_policy", primary_key=True
+    )
+    keep = models.CharField(
+        _("server copies"), max_length=32, choices=Pop3Keep.choices, default=Pop3Keep.KEEP_DAYS
+    )
+    keep_days = models.PositiveIntegerField(_("days to keep"), default=DEFAULT_KEEP_DAYS)
+    delete_larger_than_mb = models.PositiveIntegerField(
+        _("also delete server copies larger than (MB)"), null=True, blank=True
+    )
+    # The provider's storage limit as the user or an admin typed it: POP3 cannot ask.
+    quota_mb = models.PositiveIntegerField(_("server storage limit (MB)"), null=True, blank=True)
+    warn_by_mail = models.BooleanField(_("also warn me by mail"), default=False)
+    warned_level = models.PositiveSmallIntegerField(default=0)  # 0, 80 or 95: last mail sent
+    # The app clock's reading at the last cleanup run: a later run that finds the clock
+    # before it, or far after it, deletes nothing (mail-sync.md, clock guards).
+    last_cleanup_at = models.DateTimeField(_("last cleanup"), null=True, blank=True)
+    cleanup_warning = models.TextField(_("cleanup warning"), blank=True)
+
+    class Meta:
+        verbose_name = _("POP3 policy")
+        verbose_name_plural = _("POP3 policies")
+
+    def __str__(self):
+        return f"{self.account_id}: {self.keep}"
+
+
+class ServerDeletion(models.Model):
+    """The audit log of server-side deletions: one row per DELE, written (and committed)
+    before the DELE is sent and updated with what QUIT made of it. It outlives the
+    account (SET_NULL plus the address as text) so admins can still read it."""
+
+    class Rule(models.TextChoices):
+        AFTER_DOWNLOAD = "after_download", _("deleted after download")
+        KEEP_DAYS = "keep_days", _("older than the days to keep")
+        DELETED_HERE = "deleted_here", _("deleted here")
+        LARGER_THAN = "larger_than", _("larger than the size limit")
+
+    class Outcome(models.TextChoices):
+        REQUESTED = "requested", _("being deleted")
+        DELETED = "deleted", _("deleted from the server")
+        NOT_DELETED = "not_deleted", _("not deleted (the session ended early)")
+        UNKNOWN = "unknown", _("unconfirmed, checked at the next cleanup")
+
+    account = models.ForeignKey(MailAccount, on_delete=models.SET_NULL, null=True, related_name="+")
+    account_email = models.CharField(_("account"), max_length=254)
+    uidl = models.CharField(_("UIDL"), max_length=100)
+    message_id = models.CharField(_("Message-ID"), max_length=MESSAGE_ID_LENGTH, blank=True)
+    subject = models.TextField(_("subject"), blank=True)
+    size = models.PositiveBigIntegerField(_("size"))
+    rule = models.CharField(_("rule"), max_length=32, choices=Rule.choices)
+    confirmed_by_user = models.BooleanField(_("confirmed by the user"), default=False)
+    outcome = models.CharField(
+        _("outcome"), max_length=16, choices=Outcome.choices, default=Outcome.REQUESTED
+    )
+    requested_at = models.DateTimeField(_("when"))
+    ledger = models.ForeignKey(
+        Pop3Uidl, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("server deletion")
+        verbose_name_plural = _("server deletions")
+        ordering = ["-requested_at", "-pk"]
+        indexes = [models.Index(fields=["account", "requested_at"], name="server_deletion_when")]
+
+    def __str__(self):
+        return f"{self.account_email} {self.uidl} {self.outcome}"

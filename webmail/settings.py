@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -292,6 +293,10 @@ SYNC_FULL_FLAGS_HOURS = envint("SYNC_FULL_FLAGS_HOURS", 6)
 # user was seen in the last WATCH_ACTIVE_MINUTES, on at most WATCH_MAX_CONNECTIONS at once.
 WATCH_ACTIVE_MINUTES = envint("WATCH_ACTIVE_MINUTES", 30)
 WATCH_MAX_CONNECTIONS = envint("WATCH_MAX_CONNECTIONS", 200)
+# The daily cleanup of POP3 server copies runs at this hour (UTC, 0-23).
+POP3_CLEANUP_HOUR = envint("POP3_CLEANUP_HOUR", 3)
+if not 0 <= POP3_CLEANUP_HOUR <= 23:
+    raise ImproperlyConfigured("POP3_CLEANUP_HOUR must be an hour from 0 to 23")
 CELERY_BEAT_SCHEDULE = {
     "accounts-sync-due": {
         "task": "webmail.tasks.accounts_sync_due",
@@ -300,6 +305,10 @@ CELERY_BEAT_SCHEDULE = {
     "compose-areas-clean": {
         "task": "webmail.tasks.compose_areas_clean_task",
         "schedule": 3600,
+    },
+    "pop3-cleanups-daily": {
+        "task": "webmail.tasks.pop3_cleanups_daily",
+        "schedule": crontab(hour=POP3_CLEANUP_HOUR, minute=17),
     },
 }
 

@@ -11,7 +11,10 @@ from django.conf import settings
 
 from accounts.models import MailAccount
 from webmail.services.compose import compose_areas_clean
-from webmail.services.pop3_fetch import pop3_accounts_due, pop3_fetch
+from webmail.services.local_store import blob_store
+from webmail.services.pop3_cleanup import pop3_accounts_to_clean, pop3_cleanup
+from webmail.services.pop3_fetch import TEMP_FILE_AGE, pop3_accounts_due, pop3_fetch
+from webmail.services.pop3_policy import cleanup_soon_after_fetch
 from webmail.services.prerender import bodies_prerender
 from webmail.services.reading import message_seen_store
 from webmail.services.sync import account_sync, account_sync_queue, accounts_due
@@ -39,11 +42,35 @@ def pop3_fetch_task(account_id: int) -> None:
     account = MailAccount.objects.filter(pk=account_id).first()
     if account is None or account.protocol != MailAccount.Protocol.POP3:
         return
-    pop3_fetch(
+    report = pop3_fetch(
         account=account,
         max_messages=settings.POP3_FETCH_MAX_MESSAGES or None,
         max_bytes=settings.POP3_FETCH_MAX_BYTES or None,
     )
+    if report.new and cleanup_soon_after_fetch(account=account):
+        # "Delete after download" and the size limit act soon, in a later session
+        # (mail-sync.md rule 1): this task ran its own, which has ended.
+        pop3_cleanup_task.delay(account.pk)
+
+
+@shared_task(name="webmail.tasks.pop3_cleanup_task", ignore_result=True)
+def pop3_cleanup_task(account_id: int, confirmed: list[int] | None = None) -> None:
+    """Deletes the server copies the account's policy allows (`confirmed`: only these
+    ledger ids, which the user confirmed in the preview). Outcomes and warnings are kept
+    on the account's policy and in the audit log."""
+    account = MailAccount.objects.filter(pk=account_id).first()
+    if account is None or account.protocol != MailAccount.Protocol.POP3:
+        return
+    pop3_cleanup(account=account, confirmed=set(confirmed) if confirmed is not None else None)
+
+
+@shared_task(name="webmail.tasks.pop3_cleanups_daily", ignore_result=True)
+def pop3_cleanups_daily() -> None:
+    """Beat, daily at POP3_CLEANUP_HOUR: the cleanup of every POP3 account, and the
+    temporary files of downloads a crash cut short."""
+    blob_store().temp_files_remove(older_than_seconds=TEMP_FILE_AGE)
+    for account_id in pop3_accounts_to_clean():
+        pop3_cleanup_task.delay(account_id)
 
 
 @shared_task(name="webmail.tasks.bodies_prerender_task", ignore_result=True)

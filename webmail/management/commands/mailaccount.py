@@ -1,5 +1,5 @@
-"""`manage.py mailaccount add|list|rotate-key|sync|fetch`: the account services for admins and
-scripts."""
+"""`manage.py mailaccount add|list|rotate-key|sync|fetch|cleanup|policy`: the account services
+for admins and scripts."""
 
 import argparse
 import sys
@@ -9,13 +9,16 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import MailAccount
+from webmail.models import Pop3Keep
 from webmail.protocols.errors import MailServerError
 from webmail.services.accounts import (
     mail_account_add,
     mail_account_error_message,
     mail_credentials_rotate,
 )
+from webmail.services.pop3_cleanup import pop3_cleanup
 from webmail.services.pop3_fetch import pop3_fetch
+from webmail.services.pop3_policy import pop3_cleanup_plan, pop3_policy_get, pop3_policy_set
 from webmail.services.sync import account_sync
 
 SECURITY = [choice for choice, _label in MailAccount.Security.choices]
@@ -86,6 +89,32 @@ class Command(BaseCommand):
         fetch.add_argument("account", help="the account's id or email address")
         fetch.add_argument("--max-messages", type=int, help="download at most this many")
         fetch.add_argument("--max-bytes", type=int, help="download at most this many bytes")
+        cleanup = actions.add_parser(
+            "cleanup",
+            help="delete from a POP3 server the copies the account's policy allows, "
+            "and say what went",
+        )
+        cleanup.add_argument("account", help="the account's id or email address")
+        cleanup.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="list what the policy would delete and the space it frees; delete nothing",
+        )
+        policy = actions.add_parser(
+            "policy", help="show or set what a POP3 account keeps on its server"
+        )
+        policy.add_argument("account", help="the account's id or email address")
+        keep = policy.add_mutually_exclusive_group()
+        keep.add_argument("--keep-days", type=int, metavar="N", help="keep N days, then delete")
+        keep.add_argument("--delete-after-download", action="store_true")
+        keep.add_argument("--keep-until-deleted", action="store_true")
+        keep.add_argument("--keep-forever", action="store_true")
+        policy.add_argument(
+            "--delete-larger-than-mb",
+            type=int,
+            metavar="MB",
+            help="also delete server copies larger than MB after download (0: off)",
+        )
 
     def handle(self, *args, action, **options):
         return getattr(self, "handle_" + action.replace("-", "_"))(**options)
@@ -187,6 +216,79 @@ class Command(BaseCommand):
             self.stdout.write("The server gives no UIDLs: download-and-delete only.")
         if report.error:
             raise CommandError(f"Fetch failed: {report.error}")
+
+    def handle_cleanup(self, *, account, dry_run, **options):
+        target = _pop3_account_find(account)
+        if dry_run:
+            plan = pop3_cleanup_plan(account=target)
+            self.stdout.write(f"{target.email} (account {target.pk}): {_policy_text(plan.policy)}")
+            for item in plan.items:
+                when = item.date.strftime("%Y-%m-%d") if item.date else "----------"
+                self.stdout.write(
+                    f"  {when}  {item.size:>10}  {item.sender[:30]:<30}  {item.subject[:60]}"
+                )
+            self.stdout.write(
+                f"{len(plan.items)} message(s) would be deleted from the server; that "
+                f"would free {plan.octets} bytes. Nothing was deleted (dry run)."
+            )
+            return
+        report = pop3_cleanup(account=target)
+        if report.already_running:
+            raise CommandError(f"A job of {target.email} is running already; try again later.")
+        self.stdout.write(
+            f"Cleaned up {target.email} (account {target.pk}) in {report.seconds:.2f} s: "
+            f"{report.deleted} deleted from the server ({report.octets_freed} bytes freed), "
+            f"{report.unknown} unconfirmed, {report.left} left for the next cleanup, "
+            f"{len(report.skipped)} kept because a check failed"
+        )
+        for uidl, reason in report.skipped:
+            self.stdout.write(f"  kept {uidl}: {reason}")
+        if report.refused:
+            raise CommandError(f"Nothing deleted: {report.refused}")
+        if report.error:
+            raise CommandError(f"Cleanup failed: {report.error}")
+
+    def handle_policy(self, *, account, **options):
+        target = _pop3_account_find(account)
+        policy = pop3_policy_get(account=target)
+        keep, days = policy.keep, None
+        if options["keep_days"] is not None:
+            if options["keep_days"] < 1:
+                raise CommandError("--keep-days needs at least 1 day.")
+            keep, days = Pop3Keep.KEEP_DAYS, options["keep_days"]
+        elif options["delete_after_download"]:
+            keep = Pop3Keep.DELETE_AFTER_DOWNLOAD
+        elif options["keep_until_deleted"]:
+            keep = Pop3Keep.KEEP_UNTIL_DELETED
+        elif options["keep_forever"]:
+            keep = Pop3Keep.KEEP_FOREVER
+        larger = options["delete_larger_than_mb"]
+        policy = pop3_policy_set(
+            account=target,
+            keep=keep,
+            keep_days=days,
+            delete_larger_than_mb=policy.delete_larger_than_mb if larger is None else larger,
+        )
+        self.stdout.write(f"{target.email} (account {target.pk}): {_policy_text(policy)}")
+
+
+def _policy_text(policy) -> str:
+    text = {
+        Pop3Keep.DELETE_AFTER_DOWNLOAD: "server copies are deleted after download",
+        Pop3Keep.KEEP_DAYS: f"server copies are kept {policy.keep_days} days",
+        Pop3Keep.KEEP_UNTIL_DELETED: "server copies are kept until deleted here",
+        Pop3Keep.KEEP_FOREVER: "server copies are kept forever",
+    }[policy.keep]
+    if policy.delete_larger_than_mb:
+        text += f"; those larger than {policy.delete_larger_than_mb} MB are deleted"
+    return text
+
+
+def _pop3_account_find(key: str) -> MailAccount:
+    target = _account_find(key)
+    if target.protocol != MailAccount.Protocol.POP3:
+        raise CommandError(f"{target.email} is an IMAP account; this is for POP3 accounts.")
+    return target
 
 
 def _account_find(key: str) -> MailAccount:
