@@ -47,6 +47,8 @@ def pop3_fetch_task(account_id: int) -> None:
         max_messages=settings.POP3_FETCH_MAX_MESSAGES or None,
         max_bytes=settings.POP3_FETCH_MAX_BYTES or None,
     )
+    if report.new and settings.PRERENDER_RECENT > 0:
+        bodies_prerender_task.delay(account.pk)  # from the local store: no connection
     if report.new and cleanup_soon_after_fetch(account=account):
         # "Delete after download" and the size limit act soon, in a later session
         # (mail-sync.md rule 1): this task ran its own, which has ended.
