@@ -169,8 +169,15 @@ def pop3_accounts_to_clean() -> list[int]:
     )
 
 
-def clock_problem(*, account: MailAccount, now: datetime, last_cleanup_at: datetime | None) -> str:
-    """Why the clock cannot be trusted for a cleanup now, or "" when it can."""
+def clock_problem(
+    *,
+    account: MailAccount,
+    now: datetime,
+    last_cleanup_at: datetime | None,
+    jump_allowed: bool = False,
+) -> str:
+    """Why the clock cannot be trusted for a cleanup now, or "" when it can.
+    `jump_allowed`: a long time since the last cleanup is no reason."""
     newest = StoredMessage.objects.filter(account=account).aggregate(Max("stored_at"))[
         "stored_at__max"
     ]
@@ -185,7 +192,7 @@ def clock_problem(*, account: MailAccount, now: datetime, last_cleanup_at: datet
                 "The clock went back since the last cleanup. Nothing was deleted from the "
                 "server; the cleanup tries again next time."
             )
-        if now - last_cleanup_at > CLOCK_JUMP:
+        if now - last_cleanup_at > CLOCK_JUMP and not jump_allowed:
             return _(
                 "More than %(days)d days passed since the last cleanup, more than a clock "
                 "should jump. To be safe, nothing was deleted from the server this time; "
@@ -214,8 +221,13 @@ class _Cleanup:
         report.planned_octets = sum(item.size for item in items)
         if dry_run:
             return
+        # A confirmed run deletes what the reader saw listed, dates and all: a long
+        # pause of the daily round since the last cleanup is no reason to refuse it.
         problem = clock_problem(
-            account=self.account, now=now, last_cleanup_at=policy.last_cleanup_at
+            account=self.account,
+            now=now,
+            last_cleanup_at=policy.last_cleanup_at,
+            jump_allowed=self.confirmed is not None,
         )
         Pop3Policy.objects.filter(pk=policy.pk).update(last_cleanup_at=now, cleanup_warning=problem)
         if problem:
