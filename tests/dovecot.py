@@ -20,6 +20,7 @@ import pwd
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -156,6 +157,12 @@ class Dovecot:
             return False
 
     def stop(self) -> None:
+        self._terminate()
+        if self.root.exists():
+            shutil.rmtree(self.root, ignore_errors=True)
+        atexit.unregister(self.stop)
+
+    def _terminate(self) -> None:
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.terminate()  # the master stops its children on SIGTERM
@@ -164,9 +171,42 @@ class Dovecot:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
-        if self.root.exists():
-            shutil.rmtree(self.root, ignore_errors=True)
-        atexit.unregister(self.stop)
+
+    def stop_keep_data(self) -> None:
+        """Stops the server as a crash or a restart would: every session ends at once,
+        but config, users and Maildirs stay, for `start_again()`. (`stop()` removes
+        everything.) The master leaves a POP3 or IMAP process that serves a client
+        running when it stops; those are killed here, so their clients see the server go."""
+        master = self._process
+        children = self._children(master.pid) if master is not None else []
+        self._terminate()
+        for pid in children:
+            try:
+                if self.instance_name in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
+                    os.kill(pid, signal.SIGKILL)
+            except (FileNotFoundError, ProcessLookupError):
+                pass  # gone with the master
+
+    @staticmethod
+    def _children(parent: int) -> list[int]:
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text(errors="replace").rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            if int(fields[1]) == parent:
+                pids.append(int(stat.parent.name))
+        return pids
+
+    def start_again(self) -> Dovecot:
+        """Starts the server stopped by `stop_keep_data()` on the same ports, with the
+        same users and mail (and the same UIDLs)."""
+        if self._process is not None:
+            raise DovecotError("Dovecot is running")
+        if not self._launch():
+            raise DovecotError(f"port {self.imap_port} or {self.pop3_port} taken meanwhile")
+        return self
 
     def __enter__(self) -> Dovecot:
         return self.start()

@@ -21,7 +21,8 @@ The rules are mail-sync.md's; in order, for one account:
    end.
 
 Errors of the server or the login are recorded on the account (as a sync's are) and
-never raised; what was committed before them stays fetched.
+never raised; so is a disk here that refuses the bytes (full, read-only), logged as our
+fault. What was committed before them stays fetched.
 """
 
 from __future__ import annotations
@@ -72,6 +73,28 @@ crash_hook: Callable[[str], None] | None = None
 def _crash_point(name: str) -> None:
     if crash_hook is not None:
         crash_hook(name)
+
+
+class StorageFailed(Exception):
+    """This server's disk refused a message (full, read-only, failing): neither the mail
+    server's fault nor the reader's. Nothing of the message is kept; it stays on the
+    server for the next fetch."""
+
+    code = "storage_failed"
+
+
+class _StorageGuard:
+    """The blob as RETR's output. A failed write leaves as StorageFailed: as an OSError
+    the protocol code would take it for a broken connection and blame the server."""
+
+    def __init__(self, blob) -> None:
+        self._blob = blob
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._blob.write(data)
+        except OSError as exc:
+            raise StorageFailed(f"write: {exc.strerror or type(exc).__name__}") from exc
 
 
 @dataclass
@@ -125,6 +148,14 @@ def pop3_fetch(
             )
         except (errors.MailServerError, CredentialError) as exc:
             sync_failure_record(account, exc, report)
+        except StorageFailed as exc:
+            sync_failure_record(account, exc, report)  # logged with its traceback
+            report.error = _(
+                "New mail could not be stored: the disk of this Postfach server is full "
+                "or cannot be written. The mail stays on the mail server; Postfach tries "
+                "again later."
+            )
+            MailAccount.objects.filter(pk=account.pk).update(sync_error=report.error)
         except Exception as exc:
             sync_failure_record(account, exc, report)
             raise
@@ -240,10 +271,12 @@ class _Fetch:
         limit = entry.size * OVERRUN_FACTOR + OVERRUN_MARGIN
         try:
             with self.store.writer() as blob:
-                session.retr_to(entry.number, blob, max_bytes=limit)
+                session.retr_to(entry.number, _StorageGuard(blob), max_bytes=limit)
         except errors.MessageNotFound:
             # Deleted by another client since the listing: nothing to fetch.
             return
+        except OSError as exc:  # retr_to raises none: creating, fsyncing, renaming the blob
+            raise StorageFailed(f"{exc.strerror or type(exc).__name__}") from exc
         _crash_point("blob_stored")
         entry_read = stored_entry_read(digest=blob.digest, size=blob.size)
         with transaction.atomic():
