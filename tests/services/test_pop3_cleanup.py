@@ -356,3 +356,27 @@ def test_a_confirmed_cleanup_goes_ahead_after_a_long_pause_of_the_schedule(
     # to refuse them. (The scheduled run would have refused; see the clock tests.)
     assert (report.deleted, report.refused) == (1, "")
     assert server_subjects(mail_user) == []
+
+
+def test_a_uidl_the_server_reuses_after_our_deletion_brings_the_new_message(
+    alice, dovecot, mail_user
+):
+    account = fetched(alice, dovecot, mail_user, "Old1", keep=Pop3Keep.DELETE_AFTER_DOWNLOAD)
+    old_uidl = Pop3Uidl.objects.get(account=account).uidl
+    assert pop3_cleanup(account=account).deleted == 1
+    mail_user.append("INBOX", message("New1"))  # the same size as "Old1"
+    with Pop3Session(mail_user.pop3_settings()) as session:
+        [entry] = session.listing()
+        session.quit()
+    assert entry.size == Pop3Uidl.objects.get(account=account).size
+
+    with FaultProxy(dovecot.host, dovecot.pop3_port) as proxy:
+        # A server that numbers its UIDLs afresh gives the new message the old one's.
+        proxy.rewrite_replies(entry.uidl.encode(), old_uidl.encode())
+        account.incoming_port = proxy.port
+        report = pop3_fetch(account=account)
+
+    assert report.new == 1
+    assert local_subjects(account) == ["New1", "Old1"]
+    row = Pop3Uidl.objects.get(account=account)
+    assert (row.uidl, row.state, row.stored.indexed.subject) == (old_uidl, "stored", "New1")

@@ -243,13 +243,16 @@ class _Fetch:
         return [(entry, key) for entry, key in keyed if counts[key] == 1]
 
     def _new(self, keyed: list[tuple[Pop3Entry, str]]) -> list[tuple[Pop3Entry, str]]:
-        """Those the ledger does not hold with the same size, oldest first."""
+        """Those the ledger does not hold with the same size, oldest first. A key whose
+        row says the message is gone from the server is new again: the server gave the
+        UIDL to another message (or a short listing hid ours; then its bytes are stored
+        already and only the row comes back)."""
         known: set[tuple[str, int]] = set()
         keys = [key for _entry, key in keyed]
         for start in range(0, len(keys), SQL_CHUNK):
             rows = Pop3Uidl.objects.filter(
                 account=self.account, uidl__in=keys[start : start + SQL_CHUNK]
-            )
+            ).exclude(state=Pop3Uidl.State.DELETED)
             known.update(rows.values_list("uidl", "size"))
         return sorted(
             ((entry, key) for entry, key in keyed if (key, entry.size) not in known),
@@ -287,12 +290,19 @@ class _Fetch:
                 size=blob.size,
                 entry=entry_read,
             )
-            Pop3Uidl.objects.get_or_create(
+            row, created = Pop3Uidl.objects.get_or_create(
                 account=self.account,
                 uidl=key,
                 size=entry.size,
                 defaults={"stored": stored, "first_seen_at": Now()},
             )
+            if not created and row.state == Pop3Uidl.State.DELETED:
+                Pop3Uidl.objects.filter(pk=row.pk).update(
+                    stored=stored,
+                    state=Pop3Uidl.State.STORED,
+                    first_seen_at=Now(),
+                    deleted_at=None,
+                )
         _crash_point("message_committed")
         self.report.octets += blob.size
         if added:
