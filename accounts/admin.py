@@ -1,10 +1,17 @@
-from django.contrib import admin
+import logging
+from functools import partial
+
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from .models import Contact, Identity, MailAccount, User
+
+log = logging.getLogger(__name__)
 
 
 class IdentityFormSet(BaseInlineFormSet):
@@ -72,7 +79,7 @@ class MailAccountAdmin(admin.ModelAdmin):
     ]  # fmt: skip
     exclude = ["incoming_password_encrypted", "smtp_password_encrypted"]
     inlines = [IdentityInline]
-    actions = ["sync_now"]
+    actions = ["sync_now", "pop3_cleanup_now"]
 
     @admin.display(description=_("sync error"))
     def sync_problem(self, account):
@@ -89,6 +96,32 @@ class MailAccountAdmin(admin.ModelAdmin):
 
         account_sync_queue(queryset)
         self.message_user(request, _("A sync of the selected IMAP accounts was queued."))
+
+    @admin.action(description=_("Run the POP3 cleanup of the selected accounts now"))
+    def pop3_cleanup_now(self, request, queryset):
+        from webmail.tasks import pop3_cleanup_task
+
+        def send(account_id: int) -> None:
+            try:
+                pop3_cleanup_task.delay(account_id)
+            except Exception:  # a broker that is down must not break the admin's page
+                log.exception("account %s: cleanup not queued", account_id)
+
+        account_ids = list(
+            queryset.filter(protocol=MailAccount.Protocol.POP3).values_list("pk", flat=True)
+        )
+        for account_id in account_ids:
+            transaction.on_commit(partial(send, account_id))
+        if not account_ids:
+            self.message_user(
+                request, _("None of the selected accounts is a POP3 account."), messages.WARNING
+            )
+            return
+        self.message_user(request, ngettext(
+            "A cleanup of %(count)d POP3 account was queued: it deletes what its policy allows.",
+            "A cleanup of %(count)d POP3 accounts was queued: each deletes what its policy allows.",
+            len(account_ids),
+        ) % {"count": len(account_ids)})  # fmt: skip
 
 
 @admin.register(Contact)

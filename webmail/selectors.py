@@ -45,6 +45,7 @@ from webmail.services.bodies import (
     body_sanitize,
 )
 from webmail.services.index import index_flags_changed, indexed_folder_info, indexed_summary
+from webmail.services.pop3_quota import pop3_quota
 from webmail.services.reading import message_seen_queue
 from webmail.services.stores import store_open
 from webmail.services.sync import UIDVALIDITY_ALERT
@@ -403,7 +404,10 @@ def quota_usage(*, account: MailAccount, store: MailStore) -> QuotaUsage | None:
     last QUOTA_CACHE_SECONDS, else asked through the caller's open `store` (ask last, after
     the page's own reads). None when the server has no quota, no storage limit, or could
     not say: a failure is logged and remembered for the same time, so a server that hangs
-    on GETQUOTAROOT slows one page in five minutes, not every page, and never breaks it."""
+    on GETQUOTAROOT slows one page in five minutes, not every page, and never breaks it.
+    A POP3 account's is its server mailbox's, from the database (`_pop3_quota_usage`)."""
+    if account.protocol == MailAccount.Protocol.POP3:
+        return _pop3_quota_usage(account)
     key = _quota_cache_key(account)
     cached = cache.get(key, _NOT_CACHED)
     if cached is not _NOT_CACHED:
@@ -421,8 +425,17 @@ def quota_usage(*, account: MailAccount, store: MailStore) -> QuotaUsage | None:
 def quota_usage_cached(*, account: MailAccount) -> QuotaUsage | None:
     """The usage a page read in the last QUOTA_CACHE_SECONDS, without asking the server
     (the accounts page lists every account and opens no connection for this)."""
+    if account.protocol == MailAccount.Protocol.POP3:
+        return _pop3_quota_usage(account)
     cached = cache.get(_quota_cache_key(account))
     return cached if isinstance(cached, QuotaUsage) else None
+
+
+def _pop3_quota_usage(account: MailAccount) -> QuotaUsage | None:
+    """The POP3 server mailbox as the last fetch saw it against the limit the user or an
+    admin entered (POP3 has no quota command): one query, no cache needed."""
+    quota = pop3_quota(account=account)
+    return quota_usage_from(quota) if quota is not None else None
 
 
 # -- sync state ---------------------------------------------------------------------------

@@ -297,6 +297,17 @@ WATCH_MAX_CONNECTIONS = envint("WATCH_MAX_CONNECTIONS", 200)
 POP3_CLEANUP_HOUR = envint("POP3_CLEANUP_HOUR", 3)
 if not 0 <= POP3_CLEANUP_HOUR <= 23:
     raise ImproperlyConfigured("POP3_CLEANUP_HOUR must be an hour from 0 to 23")
+# Mail Postfach sends itself (the POP3 storage warning) goes out through this SMTP server.
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)  # STARTTLS
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)  # TLS from the first byte
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL exclude each other")
+EMAIL_TIMEOUT = MAIL_CONNECT_TIMEOUT
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "postfach@localhost")
 CELERY_BEAT_SCHEDULE = {
     "accounts-sync-due": {
         "task": "webmail.tasks.accounts_sync_due",

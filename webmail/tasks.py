@@ -15,6 +15,7 @@ from webmail.services.local_store import blob_store
 from webmail.services.pop3_cleanup import pop3_accounts_to_clean, pop3_cleanup
 from webmail.services.pop3_fetch import TEMP_FILE_AGE, pop3_accounts_due, pop3_fetch
 from webmail.services.pop3_policy import cleanup_soon_after_fetch
+from webmail.services.pop3_quota import pop3_storage_warn
 from webmail.services.prerender import bodies_prerender
 from webmail.services.reading import message_seen_store
 from webmail.services.sync import account_sync, account_sync_queue, accounts_due
@@ -53,6 +54,7 @@ def pop3_fetch_task(account_id: int) -> None:
         # "Delete after download" and the size limit act soon, in a later session
         # (mail-sync.md rule 1): this task ran its own, which has ended.
         pop3_cleanup_task.delay(account.pk)
+    pop3_storage_warn(account=account)  # the listing just read says how full the server is
 
 
 @shared_task(name="webmail.tasks.pop3_cleanup_task", ignore_result=True)

@@ -9,10 +9,13 @@ from django.core.cache import cache
 from django.utils import translation
 
 from tests.dovecot import new_mail_user
-from tests.personas import account_for
+from tests.personas import account_for, pop3_account_for
+from webmail.models import Pop3Keep
 from webmail.protocols.errors import TimedOut
 from webmail.protocols.imap import ImapStore
 from webmail.selectors import QUOTA_CACHE_SECONDS
+from webmail.services.pop3_fetch import pop3_fetch
+from webmail.services.pop3_policy import pop3_policy_set
 
 pytestmark = pytest.mark.django_db
 
@@ -168,3 +171,58 @@ def test_a_german_reader_reads_it_in_german(alice_client, alice, dovecot):
     assert "97,0\xa0KB von 100,0\xa0KB belegt (97 %)" in html
     assert _meter(html)["value"] == str(97 * 1024)  # attributes stay plain numbers
     assert "Ihr Postfach ist voll: Neue Nachrichten gehen womöglich" in html
+
+
+# -- POP3: the server mailbox against the limit the user entered ----------------------------
+
+POP3_ALMOST_FULL = "The server mailbox is almost full."
+POP3_FULL = "The server mailbox is full: new mail may bounce. Clean up now on the"
+
+
+def _pop3_quota_account(alice, dovecot, mail_user, *, kib: int):
+    """alice's POP3 account after a fetch of `kib` KiB, with a limit of 1 MB entered."""
+    mail_user.fill(kib, messages=2)
+    account = pop3_account_for(alice, dovecot, mail_user)
+    pop3_policy_set(account=account, keep=Pop3Keep.KEEP_DAYS, quota_mb=1)
+    assert pop3_fetch(account=account).new == 2
+    return account
+
+
+def test_a_pop3_account_near_its_limit_warns_in_the_sidebar(
+    alice_client, alice, dovecot, mail_user, settings, tmp_path
+):
+    settings.DATA_DIR = tmp_path
+    account = _pop3_quota_account(alice, dovecot, mail_user, kib=870)  # of 1024 KiB: 84%
+    html = alice_client.get(f"/mail/{account.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    sidebar = _sidebar(html)
+    assert "870.0\xa0KB of 1.0\xa0MB used (84%)" in sidebar
+    assert _meter(sidebar)["value"] == str(870 * 1024)
+    assert 'class="quota quota-warning"' in sidebar
+    assert POP3_ALMOST_FULL in sidebar
+    assert f'<a href="/settings/accounts/{account.pk}/">account page</a>' in sidebar
+    assert ALMOST_FULL not in html  # the IMAP advice (empty the Trash) does not help here
+    # The accounts page shows it too, from the database as well.
+    listed = alice_client.get("/settings/accounts/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "(84%)" in listed and POP3_ALMOST_FULL in listed
+
+
+def test_a_full_pop3_server_mailbox_says_new_mail_may_bounce(
+    alice_client, alice, dovecot, mail_user, settings, tmp_path
+):
+    settings.DATA_DIR = tmp_path
+    account = _pop3_quota_account(alice, dovecot, mail_user, kib=990)
+    html = alice_client.get(f"/mail/{account.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'class="quota quota-critical"' in html
+    assert POP3_FULL in _sidebar(html)
+    assert POP3_ALMOST_FULL not in html and FULL not in html
+
+
+def test_a_pop3_account_without_a_limit_shows_no_bar(
+    alice_client, alice, dovecot, mail_user, settings, tmp_path
+):
+    settings.DATA_DIR = tmp_path
+    account = _pop3_quota_account(alice, dovecot, mail_user, kib=990)
+    pop3_policy_set(account=account, keep=Pop3Keep.KEEP_DAYS, quota_mb=0)
+    html = alice_client.get(f"/mail/{account.pk}/").content.decode()
+    assert "Filler 1" in html
+    assert "<meter" not in html and 'class="quota' not in html

@@ -1,0 +1,103 @@
+"""The admin's screens for POP3: the site's defaults, each account's policy, and the
+audit log of server-side deletions, which nobody edits (issue 5)."""
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms import ModelForm
+from django.shortcuts import redirect
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import MailAccount
+
+from .models import Pop3Keep, Pop3Policy, ServerDeletion, SiteSettings
+from .services.pop3_policy import site_settings
+
+
+@admin.register(SiteSettings)
+class SiteSettingsAdmin(admin.ModelAdmin):
+    """One row: the list opens it, and it is never added or deleted here."""
+
+    fieldsets = [
+        (
+            _("New POP3 accounts"),
+            {"fields": ["pop3_keep", "pop3_keep_days", "pop3_delete_larger_than_mb"]},
+        )
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        row = site_settings()  # made with the model's defaults on first use
+        return redirect(reverse("admin:webmail_sitesettings_change", args=[row.pk]))
+
+
+class Pop3PolicyForm(ModelForm):
+    class Meta:
+        model = Pop3Policy
+        fields = [
+            "account", "keep", "keep_days", "delete_larger_than_mb", "quota_mb", "warn_by_mail",
+        ]  # fmt: skip
+
+    def clean(self):
+        cleaned = super().clean()
+        # The same rule as pop3_policy_set: zero days would delete at the next cleanup.
+        if cleaned.get("keep") == Pop3Keep.KEEP_DAYS and not cleaned.get("keep_days"):
+            raise ValidationError({"keep_days": _("Keep server copies for at least one day.")})
+        return cleaned
+
+
+@admin.register(Pop3Policy)
+class Pop3PolicyAdmin(admin.ModelAdmin):
+    form = Pop3PolicyForm
+    list_display = [
+        "account", "keep", "keep_days", "quota_mb", "last_cleanup_at", "cleanup_warning",
+    ]  # fmt: skip
+    list_filter = ["keep"]
+    list_select_related = ["account"]
+    search_fields = ["account__email"]
+    readonly_fields = ["warned_level", "last_cleanup_at", "cleanup_warning"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The account is the primary key: changing it would copy the policy to another.
+        fields = super().get_readonly_fields(request, obj)
+        return [*fields, "account"] if obj is not None else fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "account":
+            kwargs["queryset"] = MailAccount.objects.filter(protocol=MailAccount.Protocol.POP3)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(ServerDeletion)
+class ServerDeletionAdmin(admin.ModelAdmin):
+    """The audit log: readable by admins, changed only by the cleanup that writes it."""
+
+    list_display = [
+        "requested_at", "account_email", "subject", "size_shown", "rule", "outcome",
+        "confirmed_by_user",
+    ]  # fmt: skip
+    list_filter = ["rule", "outcome"]
+    search_fields = ["account_email", "subject", "message_id", "uidl"]
+    date_hierarchy = "requested_at"
+    exclude = ["account", "ledger"]  # ids only; the address and UIDL are kept as text
+
+    @admin.display(description=_("size"), ordering="size")
+    def size_shown(self, row):
+        return filesizeformat(row.size)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
