@@ -63,7 +63,11 @@ class Pop3PolicyAdmin(admin.ModelAdmin):
     list_filter = ["keep"]
     list_select_related = ["account"]
     search_fields = ["account__email"]
-    readonly_fields = ["warned_level", "last_cleanup_at", "cleanup_warning"]
+    readonly_fields = ["storage_warning_mailed", "last_cleanup_at", "cleanup_warning"]
+
+    @admin.display(description=_("storage warning mailed at"))
+    def storage_warning_mailed(self, policy):
+        return f"{policy.warned_level}%" if policy.warned_level else "–"
 
     def get_readonly_fields(self, request, obj=None):
         # The account is the primary key: changing it would copy the policy to another.

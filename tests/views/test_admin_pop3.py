@@ -4,6 +4,7 @@ everyone), and "Run the POP3 cleanup now" on the mail accounts, which queues the
 that then deletes on the real Dovecot what the policy allows."""
 
 import html
+import re
 
 import pytest
 from django.utils import timezone
@@ -138,6 +139,15 @@ def test_a_policy_keeps_copies_at_least_one_day(admin_client, alice):
     response = admin_client.post(url, {"keep": Pop3Keep.KEEP_DAYS, "keep_days": "3"})
     assert response.status_code == 302
     assert pop3_policy_get(account=account).keep_days == 3
+
+
+def test_a_policy_shows_the_storage_warning_last_mailed(admin_client, alice):
+    account = pop3_offline(alice, "kept@example.org")
+    pop3_policy_get(account=account)
+    Pop3Policy.objects.filter(account=account).update(warned_level=95)
+    text = page(admin_client.get(f"/admin/webmail/pop3policy/{account.pk}/change/"))
+    assert "Storage warning mailed at" in text
+    assert re.search(r'<div class="readonly">95%</div>', text)
 
 
 # -- the deletion log -------------------------------------------------------------------------
