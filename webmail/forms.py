@@ -13,6 +13,7 @@ from webmail.compose.addresses import InvalidAddresses, addresses_parse
 from webmail.compose.draft import FORWARD, REPLY, Answers
 from webmail.compose.header_values import message_ids_parse
 from webmail.compose.html_text import html_to_text
+from webmail.models import Pop3Keep, Pop3Policy
 from webmail.services.compose import ComposeStart, DraftRef, addresses_text
 from webmail.services.organise import MAX_SELECTION
 
@@ -254,3 +255,144 @@ def compose_initial(started: ComposeStart, *, compose_id: str, back: str) -> dic
         "answers_uid": answers.uid if answers else None,
         "back": back,
     }
+
+
+# -- a POP3 account's server copies ---------------------------------------------------------
+
+KEEP_EXPLAINED = {
+    Pop3Keep.DELETE_AFTER_DOWNLOAD: _(
+        "Postfach keeps the message and deletes the server copy soon after downloading it."
+    ),
+    Pop3Keep.KEEP_DAYS: _(
+        "The server copy is deleted that many days after Postfach stored the message; "
+        "other devices can still fetch it until then."
+    ),
+    Pop3Keep.KEEP_UNTIL_DELETED: _(
+        "The server copy stays until you delete the message here for good (also from the Trash)."
+    ),
+    Pop3Keep.KEEP_FOREVER: _(
+        "Postfach never deletes a server copy; the server mailbox may fill up."
+    ),
+}
+LEDGER_IDS_MAX = 10_000  # what one confirmed cleanup deletes at most
+
+
+class MegabytesField(forms.IntegerField):
+    """A size in MB the reader may leave blank."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            required=False,
+            min_value=1,
+            max_value=100_000_000,
+            error_messages={
+                "invalid": _("Enter the size in MB as a whole number."),
+                "min_value": _("Enter at least 1 MB, or leave the field blank."),
+                "max_value": _("Enter at most %(limit_value)s MB."),
+            },
+            **kwargs,
+        )
+
+
+class Pop3PolicyForm(forms.Form):
+    """What happens to a POP3 account's server copies. `confirmed` comes from the
+    confirmation step a change that deletes more than before goes through."""
+
+    keep = forms.ChoiceField(
+        label=_("Copies on the server"),
+        choices=Pop3Keep.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose what happens to the copies on the server.")},
+    )
+    keep_days = forms.IntegerField(
+        label=_("Days to keep"),
+        required=False,
+        min_value=1,
+        max_value=36_500,
+        error_messages={
+            "invalid": _("Enter the days as a whole number."),
+            "min_value": _("Keep server copies for at least 1 day."),
+            "max_value": _("Enter at most 36500 days."),
+        },
+    )
+    delete_larger_than_mb = MegabytesField(
+        label=_("Also delete server copies larger than (MB)"),
+        help_text=_("Whatever you chose above. Left blank, the size does not matter."),
+    )
+    quota_mb = MegabytesField(
+        label=_("Server storage limit (MB)"),
+        help_text=_(
+            "Your provider tells you this figure: POP3 servers cannot. Left blank, no "
+            "usage bar is shown."
+        ),
+    )
+    warn_by_mail = forms.BooleanField(
+        label=_("Also warn me by mail when the server is 80% or 95% full"), required=False
+    )
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    @classmethod
+    def for_policy(cls, policy: Pop3Policy) -> "Pop3PolicyForm":
+        return cls(
+            initial={
+                "keep": policy.keep,
+                "keep_days": policy.keep_days,
+                "delete_larger_than_mb": policy.delete_larger_than_mb,
+                "quota_mb": policy.quota_mb,
+                "warn_by_mail": policy.warn_by_mail,
+            }
+        )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("keep") == Pop3Keep.KEEP_DAYS and not data.get("keep_days"):
+            if not self.has_error("keep_days"):
+                self.add_error("keep_days", _("Enter how many days to keep server copies."))
+        return data
+
+    def keep_options(self) -> list[tuple]:
+        """Each radio button with its one-line explanation, for the template."""
+        return [(radio, KEEP_EXPLAINED[radio.data["value"]]) for radio in self["keep"]]
+
+    def unsaved_policy(self, current: Pop3Policy) -> Pop3Policy:
+        """The account's policy as this form would change it, not saved: what the
+        cleanup plan is asked about before the change is made."""
+        data = self.cleaned_data
+        return Pop3Policy(
+            account_id=current.account_id,
+            keep=data["keep"],
+            keep_days=data["keep_days"] or current.keep_days,
+            delete_larger_than_mb=data["delete_larger_than_mb"],
+            quota_mb=data["quota_mb"],
+            warn_by_mail=data["warn_by_mail"],
+        )
+
+    def confirmation_fields(self) -> list[tuple[str, str]]:
+        """The values to post again from the confirmation step."""
+        fields = [
+            (name, "" if self.cleaned_data[name] is None else str(self.cleaned_data[name]))
+            for name in ("keep", "keep_days", "delete_larger_than_mb", "quota_mb")
+        ]
+        if self.cleaned_data["warn_by_mail"]:
+            fields.append(("warn_by_mail", "on"))
+        return [*fields, ("confirmed", "1")]
+
+
+class LedgerIdsField(forms.CharField):
+    """The server copies a cleanup preview showed, as the ids of their ledger rows,
+    space-separated in one field (a list of thousands of fields would pass Django's
+    field limit)."""
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        try:
+            ids = sorted({int(item) for item in text.split()})
+        except ValueError:
+            raise ValidationError("not a ledger id") from None
+        if len(ids) > LEDGER_IDS_MAX or any(item < 1 for item in ids):
+            raise ValidationError("not a ledger id")
+        return ids
+
+
+class CleanupConfirmForm(forms.Form):
+    ledger_ids = LedgerIdsField(max_length=LEDGER_IDS_MAX * 21)

@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from webmail.views import (
+    account_page,
     actions,
     compose,
     contacts,
@@ -59,8 +60,38 @@ urlpatterns = [
     path(_message + "source/", message.message_source_view, name="message_source"),
     path(_message + "original/", message.message_original_view, name="message_original"),
     path("settings/", settings.preferences, name="preferences"),
+    path(
+        "settings/sign-out-everywhere/",
+        settings.sign_out_everywhere,
+        name="sign_out_everywhere",
+    ),
     path("settings/accounts/", settings.account_list, name="account_list"),
     path("settings/accounts/add/", settings.account_add, name="account_add"),
+    path(
+        "settings/accounts/<int:account_id>/",
+        account_page.account_detail,
+        name="account_detail",
+    ),
+    path(
+        "settings/accounts/<int:account_id>/policy/",
+        account_page.account_policy,
+        name="account_policy",
+    ),
+    path(
+        "settings/accounts/<int:account_id>/check/",
+        account_page.account_check,
+        name="account_check",
+    ),
+    path(
+        "settings/accounts/<int:account_id>/cleanup/",
+        account_page.account_cleanup,
+        name="account_cleanup",
+    ),
+    path(
+        "settings/accounts/<int:account_id>/cleanup/start/",
+        account_page.account_cleanup_start,
+        name="account_cleanup_start",
+    ),
     path(
         "settings/accounts/<int:account_id>/delete/",
         settings.account_delete,
