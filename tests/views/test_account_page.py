@@ -297,14 +297,14 @@ def test_check_now_queues_the_fetch(
 
 def test_the_storage_block_warns_at_80_and_95_percent(alice, alice_client, dovecot, mail_user):
     account = fetched(
-        alice, dovecot, mail_user, message("Big", b"x" * 870_000 + b"\r\n"), keep_days=14,
+        alice, dovecot, mail_user, message("Big", b"x" * 880_000 + b"\r\n"), keep_days=14,
         quota_mb=1,
     )  # fmt: skip
     page = alice_client.get(f"/settings/accounts/{account.pk}/").content.decode()
     assert re.search(r'<meter[^>]* value="83"', page)
     assert "The server is filling up." in page and "pop3-storage-alarm" not in page
 
-    mail_user.append("INBOX", message("Bigger", b"x" * 150_000 + b"\r\n"))
+    mail_user.append("INBOX", message("Bigger", b"x" * 140_000 + b"\r\n"))
     assert pop3_fetch(account=account).new == 1
     page = alice_client.get(f"/settings/accounts/{account.pk}/").content.decode()
     assert re.search(r'<meter[^>]* value="97"', page)
