@@ -299,7 +299,7 @@ class Pop3PolicyForm(forms.Form):
     confirmation step a change that deletes more than before goes through."""
 
     keep = forms.ChoiceField(
-        label=_("Copies on the server"),
+        label=_("What happens to the copy on the server once a message is here"),
         choices=Pop3Keep.choices,
         widget=forms.RadioSelect,
         error_messages={"required": _("Choose what happens to the copies on the server.")},
