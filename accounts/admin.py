@@ -9,7 +9,7 @@ from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .models import Contact, Identity, MailAccount, User
+from .models import AuditEvent, Contact, Identity, MailAccount, User
 
 log = logging.getLogger(__name__)
 
@@ -132,3 +132,23 @@ class ContactAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     readonly_fields = ["times_used", "last_used", "created_at"]
     raw_id_fields = ["user"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit log: read by admins, written only by accounts.audit.audit_record."""
+
+    list_display = ["when", "kind", "user", "username", "remote_address", "detail"]
+    list_filter = ["kind", ("when", admin.DateFieldListFilter)]
+    search_fields = ["username", "remote_address", "detail"]
+    list_select_related = ["user"]
+    date_hierarchy = "when"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

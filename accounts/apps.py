@@ -7,4 +7,8 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Users and mail accounts")
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers the system checks)
+        from axes.signals import user_locked_out
+
+        from . import audit, checks  # noqa: F401  (registers the checks and audit receivers)
+
+        user_locked_out.connect(audit.locked_out_record, dispatch_uid="accounts.audit.locked_out")

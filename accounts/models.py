@@ -5,6 +5,7 @@ import zoneinfo
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
 from .crypto import secret_decrypt, secret_encrypt
@@ -233,3 +234,43 @@ class Contact(models.Model):
         if update_fields is not None and "name" in update_fields:
             kwargs["update_fields"] = {*update_fields, "name_key"}
         super().save(*args, **kwargs)
+
+
+class AuditEvent(models.Model):
+    """One line of the audit log admins read: who signed in or failed to, from where, and
+    what changed about their mail accounts. Written by accounts.audit.audit_record only;
+    nobody edits it. Server-side deletions by the POP3 cleanup have their own log
+    (webmail.models.ServerDeletion)."""
+
+    class Kind(models.TextChoices):
+        SIGN_IN = "sign_in", _("signed in")
+        SIGN_IN_FAILED = "sign_in_failed", _("sign-in failed")
+        LOCKED_OUT = "locked_out", _("locked out")
+        SIGN_OUT = "sign_out", _("signed out")
+        SIGN_OUT_EVERYWHERE = "sign_out_everywhere", _("signed out everywhere")
+        ACCOUNT_ADDED = "account_added", _("mail account added")
+        ACCOUNT_REMOVED = "account_removed", _("mail account removed")
+        ADMIN_ACTION = "admin_action", _("admin action")
+
+    when = models.DateTimeField(_("when"), db_default=Now(), db_index=True, editable=False)
+    kind = models.CharField(_("what"), max_length=32, choices=Kind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    # As typed on the sign-in form: a failed sign-in may name nobody who exists.
+    username = models.CharField(_("user name"), max_length=255, blank=True)
+    remote_address = models.GenericIPAddressField(_("address"), null=True, blank=True)
+    detail = models.TextField(_("detail"), blank=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit log")
+        ordering = ["-when", "-id"]
+
+    def __str__(self):
+        return f"{self.when:%Y-%m-%d %H:%M:%S} {self.get_kind_display()} {self.username}"

@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -106,6 +107,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "webmail.middleware.ContentSecurityPolicyMiddleware",
     "webmail.middleware.MailServerErrorMiddleware",
+    # Last, as django-axes asks: turns a sign-in refused for lock-out into our page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "webmail.urls"
@@ -150,6 +153,40 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "mail_home"
 LOGOUT_REDIRECT_URL = "login"
+# Sign-in. Axes refuses locked-out names and addresses before any backend checks a
+# password; local users sign in with their Django password; with IMAP_LOGIN_HOST set,
+# anyone else signs in with the login of their mailbox there (accounts.backends).
+IMAP_LOGIN_HOST = env("IMAP_LOGIN_HOST")
+IMAP_LOGIN_PORT = envint("IMAP_LOGIN_PORT", 993)
+IMAP_LOGIN_SECURITY = env("IMAP_LOGIN_SECURITY", "tls")
+IMAP_LOGIN_DOMAIN = env("IMAP_LOGIN_DOMAIN").lstrip("@").lower()
+IMAP_LOGIN_SMTP_HOST = env("IMAP_LOGIN_SMTP_HOST")
+IMAP_LOGIN_SMTP_PORT = envint("IMAP_LOGIN_SMTP_PORT", 0)  # 0: the usual one for its security
+IMAP_LOGIN_SMTP_SECURITY = env("IMAP_LOGIN_SMTP_SECURITY", "starttls")
+for _name in ("IMAP_LOGIN_SECURITY", "IMAP_LOGIN_SMTP_SECURITY"):
+    if globals()[_name] not in ("tls", "starttls", "none"):
+        raise ImproperlyConfigured(f"{_name} must be tls, starttls or none")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    *(["accounts.backends.ImapLoginBackend"] if IMAP_LOGIN_HOST else []),
+]
+# Brute-force protection (django-axes, configured in accounts.lockout): this many failed
+# sign-ins for one user name, or from one address, lock it for this many minutes.
+LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_LOCKOUT_MINUTES = envint("LOGIN_LOCKOUT_MINUTES", 15)
+if LOGIN_FAILURE_LIMIT < 1 or LOGIN_LOCKOUT_MINUTES < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_LOCKOUT_MINUTES must be at least 1")
+AXES_FAILURE_LIMIT = "accounts.lockout.login_failure_limit"
+AXES_COOLOFF_TIME = "accounts.lockout.lockout_period"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_address"
+AXES_CLIENT_STR_CALLABLE = "accounts.lockout.client_description"
+AXES_USERNAME_CALLABLE = "accounts.lockout.login_name_typed"
+# Sign-ins and sign-outs go to our own audit log (accounts.models.AuditEvent) instead.
+AXES_DISABLE_ACCESS_LOG = True
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

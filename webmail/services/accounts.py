@@ -6,8 +6,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext
 
+from accounts.audit import account_detail, audit_record
 from accounts.crypto import secret_rotate
-from accounts.models import MailAccount, User
+from accounts.models import AuditEvent, MailAccount, User
 from webmail.protocols.errors import MailServerError, ServerSettings
 from webmail.protocols.imap import imap_login_check
 from webmail.protocols.pop3 import pop3_login_check
@@ -147,6 +148,11 @@ def mail_account_add(
             raise
     account.save()
     log.info("user %s added mail account %s (%s)", user.pk, account.pk, protocol)
+    audit_record(
+        kind=AuditEvent.Kind.ACCOUNT_ADDED,
+        user=user,
+        detail=account_detail(account),
+    )
     from .sync import account_sync_queue  # sync imports stores, which imports this module
 
     account_sync_queue([account])  # its local index starts filling at once
@@ -156,7 +162,13 @@ def mail_account_add(
 def mail_account_delete(*, account: MailAccount) -> None:
     """Forgets the account here; nothing on the mail server is touched."""
     log.info("user %s removed mail account %s", account.user_id, account.pk)
-    account.delete()
+    with transaction.atomic():
+        audit_record(
+            kind=AuditEvent.Kind.ACCOUNT_REMOVED,
+            user=account.user,
+            detail=account_detail(account),
+        )
+        account.delete()
 
 
 def mail_credentials_rotate() -> int:
