@@ -1,5 +1,6 @@
 
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -7,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.forms import MailAccountAddForm, PreferencesForm
 from accounts.providers import PROVIDERS
+from accounts.sessions import user_sessions_end
 from webmail.protocols.errors import MailServerError
 from webmail.selectors import quota_usage_cached, sync_status
 from webmail.services.accounts import (
@@ -91,3 +93,13 @@ def preferences(request):
         messages.success(request, _("Your settings were saved."))
         return redirect("preferences")
     return render(request, "settings/preferences.html", {"form": form})
+
+
+@login_required
+@require_POST
+def sign_out_everywhere(request):
+    """Ends every session of this user, on every device, this one last."""
+    user_sessions_end(user=request.user, request=request)
+    logout(request)
+    messages.success(request, _("You were signed out on every device."))
+    return redirect("login")
