@@ -99,27 +99,6 @@ def account_cleanup(request, account_id: int):
 
 @login_required
 @require_POST
-def account_check(request, account_id: int):
-    """ "Check now" of a POP3 account: the fetch runs in the background (an IMAP
-    account's page posts to the mail pages' refresh instead)."""
-    account = _pop3_account_for_user(request, account_id)
-    account_sync_queue([account])
-    messages.success(
-        request,
-        _("Postfach is checking the server for new mail. New messages appear in a moment."),
-    )
-    return redirect("account_detail", account_id=account.pk)
-
-
-def _pop3_account_for_user(request, account_id: int) -> MailAccount:
-    account = account_for_user(request, account_id)
-    if account.protocol != MailAccount.Protocol.POP3:
-        raise Http404("not a POP3 account")
-    return account
-
-
-@login_required
-@require_POST
 def account_cleanup_start(request, account_id: int):
     """The user confirmed the ledger ids the preview showed: only those are deleted, in
     the background, each verified again against the server and the disk first."""
@@ -142,6 +121,27 @@ def account_cleanup_start(request, account_id: int):
             % {"count": len(ids)},
         )
     return redirect("account_detail", account_id=account.pk)
+
+
+@login_required
+@require_POST
+def account_check(request, account_id: int):
+    """The "Check now" button of a POP3 account: the fetch runs in the background (an
+    IMAP account's page posts to the mail pages' refresh instead)."""
+    account = _pop3_account_for_user(request, account_id)
+    account_sync_queue([account])
+    messages.success(
+        request,
+        _("Postfach is checking the server for new mail. New messages appear in a moment."),
+    )
+    return redirect("account_detail", account_id=account.pk)
+
+
+def _pop3_account_for_user(request, account_id: int) -> MailAccount:
+    account = account_for_user(request, account_id)
+    if account.protocol != MailAccount.Protocol.POP3:
+        raise Http404("not a POP3 account")
+    return account
 
 
 def _cleanup_queue(account_id: int, ids: list[int]) -> None:
