@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.template.defaultfilters import filesizeformat
+from django.utils import translation
 
 from tests.personas import account_for, pop3_account_for
 from tests.pop3_helpers import message, server_subjects
@@ -351,3 +352,32 @@ def test_bob_never_sees_alices_account(alice, bob, client, dovecot, mail_user, t
     assert client.post(base + "check/").status_code == 404
     assert tasks_queued() == []
     assert Pop3Policy.objects.get(account=account).keep == "keep_days"
+
+
+def test_it_shows_the_last_cleanups_warning(alice, alice_client, dovecot, mail_user):
+    account = fetched(alice, dovecot, mail_user, "Old", keep_days=14)
+    stored_days_ago(account, "Old", 20)
+    clock_back = clock.now() + timedelta(days=1)  # a last cleanup "tomorrow": the clock went back
+    Pop3Policy.objects.filter(account=account).update(last_cleanup_at=clock_back)
+    pop3_cleanup_task(account.pk)
+
+    page = text(alice_client.get(f"/settings/accounts/{account.pk}/"))
+
+    assert "The clock went back since the last cleanup. Nothing was deleted" in page
+    assert "Last cleanup:" in page
+    assert server_subjects(mail_user) == ["Old"]
+
+
+def test_a_german_reader_sees_the_page_in_german(alice, alice_client, dovecot, mail_user):
+    account = fetched(alice, dovecot, mail_user, "Eins", keep_days=14)
+    alice.language = "de"
+    alice.save()
+
+    # The requests activate German in this thread; later tests must not inherit it.
+    with translation.override(translation.get_language()):
+        page = text(alice_client.get(f"/settings/accounts/{account.pk}/"))
+        preview = text(alice_client.get(f"/settings/accounts/{account.pk}/cleanup/"))
+
+    assert "Auf dem Server liegt 1 Nachricht" in page
+    assert "Kopien auf dem Server" in page and "Jetzt aufräumen" in page
+    assert "Nichts aufzuräumen: Die Regel behält vorerst jede Kopie auf dem Server." in preview
