@@ -5,6 +5,8 @@ sandboxed document that may only be framed by our pages, and everything else is 
 download or inert text, never a page that could run.
 """
 
+import unicodedata
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -113,6 +115,8 @@ def message_view(request, account_id: int, uidvalidity: int, uid: int):
             "sync": sync_status(account=account),
             "message": message,
             "parsed": message.parsed,
+            "senders": _mailboxes(message.parsed.from_),
+            "reply_to": _mailboxes(message.parsed.reply_to),
             "links": links,
             "body_url": links.body(images=images),
             "remote_blocked": body.remote_blocked if not images else 0,
@@ -136,6 +140,22 @@ def message_view(request, account_id: int, uidvalidity: int, uid: int):
             ],
         },
     )
+
+
+def _mailboxes(addresses) -> list[dict]:
+    """Addresses for the header lines, each saying whether its name pretends to be an
+    address: `"security@paypal.com" <attacker@evil.example>` reads as PayPal unless the
+    page says otherwise (security note 3.8, rule 7; Mailsploit, MailWatch#1007). NFKC
+    folds the full-width and small commercial at (U+FF20, U+FE6B) into "@"."""
+    return [
+        {
+            "address": a,
+            "name": a.name,
+            "addr": a.addr,
+            "suspect": bool(a.addr) and "@" in unicodedata.normalize("NFKC", a.name),
+        }
+        for a in addresses
+    ]
 
 
 def _neighbour(listed: list[int], uid: int) -> int | None:
