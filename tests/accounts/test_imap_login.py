@@ -110,6 +110,29 @@ def test_a_local_user_of_the_same_name_is_not_taken_over(client, mail_user):
     assert response.status_code == 302 and response["Location"] == "/mail/"
 
 
+def test_the_account_gets_the_configured_outgoing_server(client, mail_user, settings):
+    settings.IMAP_LOGIN_SMTP_HOST = "smtp.example.org"
+    settings.IMAP_LOGIN_SMTP_SECURITY = "tls"
+    _sign_in(client, mail_user.name, mail_user.password)
+    account = MailAccount.objects.get()
+    assert (account.smtp_host, account.smtp_port, account.smtp_security) == (
+        "smtp.example.org",
+        465,
+        "tls",
+    )
+    assert account.smtp_credentials() == (account.incoming_login, mail_user.password)
+
+
+def test_a_bare_name_without_a_login_domain_is_not_asked(client, mail_user, settings):
+    """Without IMAP_LOGIN_DOMAIN a bare name cannot become a mail address."""
+    settings.IMAP_LOGIN_DOMAIN = ""
+    response = _sign_in(client, mail_user.name, mail_user.password)
+    assert response.status_code == 200
+    assert not User.objects.exists()
+    response = _sign_in(client, f"{mail_user.name}@example.org", mail_user.password)
+    assert response.status_code == 302
+
+
 def test_a_disabled_user_cannot_sign_in_with_the_mail_password(client, mail_user):
     _sign_in(client, mail_user.name, mail_user.password)
     client.post("/accounts/logout/")
