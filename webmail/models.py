@@ -339,6 +339,22 @@ class SiteSettings(models.Model):
         null=True,
         blank=True,
     )
+    # Empty: the environment's SYNC_INTERVAL_SECONDS decides.
+    sync_interval_minutes = models.PositiveIntegerField(
+        _("sync every (minutes)"), null=True, blank=True
+    )
+    # Empty: MAIL_MAX_ATTACHMENT_BYTES decides.
+    max_attachment_mb = models.PositiveIntegerField(
+        _("largest attachments together (MB)"), null=True, blank=True
+    )
+    users_may_add_accounts = models.BooleanField(
+        _("users may add mail accounts themselves"), default=True
+    )
+    # Host names or addresses (a * in front for sub-domains, CIDR for networks), one per
+    # line. Allowed ones may resolve to private or loopback addresses, which the SSRF
+    # guard refuses otherwise; forbidden ones are refused whatever they resolve to.
+    mail_hosts_allowed = models.TextField(_("mail servers allowed on private networks"), blank=True)
+    mail_hosts_forbidden = models.TextField(_("mail servers never allowed"), blank=True)
 
     class Meta:
         verbose_name = _("site settings")
