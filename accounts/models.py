@@ -92,6 +92,9 @@ class MailAccount(models.Model):
     sync_error = models.TextField(_("sync error"), blank=True)
     sync_error_at = models.DateTimeField(_("sync failed at"), null=True, blank=True)
     sync_failures = models.PositiveIntegerField(_("sync failures in a row"), default=0)
+    # Off: the schedulers (background sync, POP3 fetch, IDLE watcher, daily cleanup) leave
+    # the account alone; an admin turns it off and on in the admin.
+    sync_enabled = models.BooleanField(_("sync enabled"), default=True)
 
     class Meta:
         verbose_name = _("mail account")

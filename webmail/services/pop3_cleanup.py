@@ -160,10 +160,13 @@ def pop3_cleanup(
 
 
 def pop3_accounts_to_clean() -> list[int]:
-    """The ids of every POP3 account, for the daily cleanup round: each run also keeps
-    the clock guard's reading current, so accounts that keep everything run too."""
+    """The ids of every POP3 account with sync enabled, for the daily cleanup round: each
+    run also keeps the clock guard's reading current, so accounts that keep everything run
+    too. A disabled user's accounts are left alone, like their fetches."""
     return list(
-        MailAccount.objects.filter(protocol=MailAccount.Protocol.POP3)
+        MailAccount.objects.filter(
+            protocol=MailAccount.Protocol.POP3, sync_enabled=True, user__is_active=True
+        )
         .order_by("pk")
         .values_list("pk", flat=True)
     )

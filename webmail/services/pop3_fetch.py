@@ -53,7 +53,12 @@ from .local_store import (
 )
 from .locks import LockLost, job_lock
 from .stores import incoming_settings
-from .sync import LOCK_SECONDS, sync_due, sync_failure_record, sync_success_record
+from .sync import (
+    LOCK_SECONDS,
+    accounts_scheduled,
+    sync_failure_record,
+    sync_success_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -179,11 +184,8 @@ def pop3_fetch(
 
 
 def pop3_accounts_due() -> list[int]:
-    """The ids of the POP3 accounts the scheduler should fetch now (not in back-off)."""
-    candidates = MailAccount.objects.filter(protocol=MailAccount.Protocol.POP3).only(
-        "id", "protocol", "sync_failures", "sync_error_at"
-    )
-    return [account.pk for account in candidates.order_by("pk") if sync_due(account)]
+    """The ids of the POP3 accounts the scheduler should fetch now (accounts_scheduled)."""
+    return accounts_scheduled(MailAccount.Protocol.POP3)
 
 
 class _Fetch:

@@ -220,12 +220,35 @@ def sync_due(account: MailAccount) -> bool:
     return clock.now() >= account.sync_error_at + sync_backoff(account.sync_failures)
 
 
-def accounts_due() -> list[int]:
-    """The ids of the IMAP accounts the scheduler should sync now."""
-    candidates = MailAccount.objects.filter(protocol=MailAccount.Protocol.IMAP).only(
-        "id", "protocol", "sync_failures", "sync_error_at"
-    )
+def sync_interval() -> timedelta | None:
+    """How long the scheduler leaves an account alone after a successful sync: the site's
+    `sync_interval_minutes` (admin, SiteSettings), or None when that is empty. The beat
+    still runs every SYNC_INTERVAL_SECONDS, so the interval takes effect at the first beat
+    after it passed: a site interval shorter than SYNC_INTERVAL_SECONDS changes nothing."""
+    from .pop3_policy import site_settings  # pop3_policy imports local_store, which imports us
+
+    minutes = site_settings().sync_interval_minutes
+    return timedelta(minutes=minutes) if minutes else None
+
+
+def accounts_scheduled(protocol: str) -> list[int]:
+    """The ids of the accounts of `protocol` the scheduler should sync (IMAP) or fetch
+    (POP3) now: sync enabled, user active, not waiting out a back-off, and not synced
+    within the site's interval. Half a beat of slack, so an interval of ten minutes with
+    a beat every five syncs every ten minutes, not every fifteen."""
+    candidates = MailAccount.objects.filter(
+        protocol=protocol, sync_enabled=True, user__is_active=True
+    ).only("id", "protocol", "sync_failures", "sync_error_at")
+    interval = sync_interval()
+    if interval is not None:
+        slack = timedelta(seconds=settings.SYNC_INTERVAL_SECONDS / 2)
+        candidates = candidates.exclude(last_synced_at__gt=clock.now() - interval + slack)
     return [account.pk for account in candidates.order_by("pk") if sync_due(account)]
+
+
+def accounts_due() -> list[int]:
+    """The ids of the IMAP accounts the scheduler should sync now (accounts_scheduled)."""
+    return accounts_scheduled(MailAccount.Protocol.IMAP)
 
 
 def account_sync_queue(accounts) -> None:

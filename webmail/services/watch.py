@@ -7,10 +7,11 @@ one, run by a Celery worker; the page learns of the result from the index (live.
 
 1. Every RECONCILE_SECONDS the supervisor (one thread, the only one that touches the
    database) reads the wanted set: IMAP accounts of users seen in the last
-   WATCH_ACTIVE_MINUTES, not waiting out a sync back-off, the most recently active first,
-   at most WATCH_MAX_CONNECTIONS. It stops the watchers of accounts that left the set or
-   whose server settings changed, and starts one thread per new account while fewer than
-   the cap are alive (stopping ones count: the cap bounds connections, not intentions).
+   WATCH_ACTIVE_MINUTES, with sync enabled, not waiting out a sync back-off, the most
+   recently active first, at most WATCH_MAX_CONNECTIONS. It stops the watchers of
+   accounts that left the set or whose server settings changed, and starts one thread per
+   new account while fewer than the cap are alive (stopping ones count: the cap bounds
+   connections, not intentions).
 2. A watcher thread only talks IMAP: it connects, EXAMINEs INBOX, and waits for changes
    in IDLE (NOOP polls without it), telling the supervisor through a queue what it saw.
    On a failure it reconnects after 1, 2, 4 ... seconds, at most BACKOFF_CAP_SECONDS; a
@@ -76,15 +77,18 @@ def user_seen_record(*, user: User) -> None:
 
 
 def accounts_active(*, minutes: int, limit: int) -> list[MailAccount]:
-    """The accounts worth an IDLE connection: IMAP, of users seen in the last `minutes`,
-    not waiting out a sync back-off; the most recently active users first, at most
-    `limit` (0 or less: none)."""
+    """The accounts worth an IDLE connection: IMAP with sync enabled, of active users
+    seen in the last `minutes`, not waiting out a sync back-off; the most recently active
+    users first, at most `limit` (0 or less: none)."""
     if limit <= 0:
         return []
     since = clock.now() - timedelta(minutes=minutes)
     candidates = (
         MailAccount.objects.filter(
-            protocol=MailAccount.Protocol.IMAP, user__last_seen_at__gte=since, user__is_active=True
+            protocol=MailAccount.Protocol.IMAP,
+            sync_enabled=True,
+            user__last_seen_at__gte=since,
+            user__is_active=True,
         )
         .select_related("user")
         .order_by("-user__last_seen_at", "pk")
