@@ -58,7 +58,7 @@ from bleach.sanitizer import BleachSanitizerFilter, Cleaner
 
 # Bump whenever the output for the same input can change: rendered bodies are cached
 # under this number.
-SANITIZER_VERSION = 2
+SANITIZER_VERSION = 3
 
 # Elements nested deeper than this are unwrapped (their text stays). Mail programs nest
 # tables, fonts and quotes a few dozen levels at most; Chromium's parser itself stops
@@ -476,6 +476,12 @@ class _ContentFilter(html5lib_shim.Filter):
                 continue
             if kind in ("StartTag", "EmptyTag"):
                 self.remote_refs += _remote_attribute_refs(token.get("data") or {})
+            elif kind == "SpaceCharacters" and "\f" in token["data"]:
+                # bleach turns a form feed into "?" inside text but leaves it alone in a
+                # run of spaces after a tag; the next parse may join that run to the text
+                # ("0<!>\f0" gave "0\f0", then "0?0"). A space, as a browser shows it,
+                # keeps the output a fixed point (found by tests/test_fuzz_mime.py).
+                token = {**token, "data": token["data"].replace("\f", " ")}
             yield token
 
     def _style(self, start: dict, inner: list[dict]) -> Iterator[dict]:
