@@ -254,6 +254,10 @@ class AuditEvent(models.Model):
         ACCOUNT_ADDED = "account_added", _("mail account added")
         ACCOUNT_REMOVED = "account_removed", _("mail account removed")
         ADMIN_ACTION = "admin_action", _("admin action")
+        TWO_FACTOR_ON = "two_factor_on", _("two-step sign-in turned on")
+        TWO_FACTOR_OFF = "two_factor_off", _("two-step sign-in turned off")
+        TWO_FACTOR_PASSED = "two_factor_passed", _("sign-in code accepted")
+        TWO_FACTOR_FAILED = "two_factor_failed", _("wrong sign-in code")
 
     when = models.DateTimeField(_("when"), db_default=Now(), db_index=True, editable=False)
     kind = models.CharField(_("what"), max_length=32, choices=Kind.choices)

@@ -91,6 +91,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "axes",
+    # Two-step sign-in (accounts.two_factor): an authenticator app, and backup codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
 ]
 
 MIDDLEWARE = [
@@ -101,7 +105,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.UserPreferencesMiddleware",
+    # After the user's language is set: sends a user with two-step sign-in who has not
+    # given a code yet to the code step, from every page but that one and sign-out.
+    "accounts.two_factor.TwoFactorMiddleware",
     "webmail.middleware.UserActivityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -187,6 +195,14 @@ AXES_CLIENT_STR_CALLABLE = "accounts.lockout.client_description"
 AXES_USERNAME_CALLABLE = "accounts.lockout.login_name_typed"
 # Sign-ins and sign-outs go to our own audit log (accounts.models.AuditEvent) instead.
 AXES_DISABLE_ACCESS_LOG = True
+# Two-step sign-in (django-otp): the name authenticator apps show; secrets never shown in
+# the admin; a wrong code makes the next try wait 1, 2, 4, 8 ... seconds (per device).
+OTP_TOTP_ISSUER = "Postfach"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+# A wrong code counts with the failed sign-ins; axes keeps the form it came with, masked.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

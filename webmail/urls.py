@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from accounts import two_factor
 from webmail.views import (
     account_page,
     actions,
@@ -65,6 +66,15 @@ urlpatterns = [
         settings.sign_out_everywhere,
         name="sign_out_everywhere",
     ),
+    path("settings/two-step/", two_factor.two_factor_settings, name="two_factor_settings"),
+    path("settings/two-step/start/", two_factor.two_factor_start, name="two_factor_start"),
+    path("settings/two-step/setup/", two_factor.two_factor_setup, name="two_factor_setup"),
+    path(
+        "settings/two-step/backup-codes/",
+        two_factor.two_factor_backup_codes,
+        name="two_factor_backup_codes",
+    ),
+    path("settings/two-step/off/", two_factor.two_factor_off, name="two_factor_off"),
     path("settings/accounts/", settings.account_list, name="account_list"),
     path("settings/accounts/add/", settings.account_add, name="account_add"),
     path(
@@ -126,6 +136,7 @@ urlpatterns = [
         name="contact_delete",
     ),
     path("contacts/suggest/", contacts.contacts_suggest_view, name="contact_suggest"),
+    path("accounts/two-step/", two_factor.two_factor_verify, name="two_factor_verify"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
