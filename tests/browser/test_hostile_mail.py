@@ -35,10 +35,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 HOSTILE = Path(__file__).resolve().parents[1] / "fixtures" / "hostile"
 FILES = sorted(path.name for path in HOSTILE.glob("*.eml"))
 PWNED_TITLE = "pwned"
-# What tests/conftest.py's _plain_static_files sets per test, for this module's fixture.
-PLAIN_STATIC_STORAGES = {
-    **settings.STORAGES,
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+# What tests/conftest.py's autouse fixtures set per test (_plain_static_files and the mail
+# servers on loopback), for this module's fixture, which runs before them.
+PER_TEST_SETTINGS = {
+    "STORAGES": {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    },
+    "MAIL_HOSTS_ALLOWED": ["127.0.0.1", "::1", "localhost"],
 }
 
 # Messages posted to the app's window are a marker too (`top.postMessage('PWNED', '*')`).
@@ -95,7 +99,7 @@ def hostile_results(request, browser, dovecot, hostile_mailbox, django_db_setup,
     with (
         django_db_blocker.unblock(),
         live_server._live_server_modified_settings,
-        override_settings(STORAGES=PLAIN_STATIC_STORAGES),
+        override_settings(**PER_TEST_SETTINGS),
     ):
         user = User.objects.create(username="hostile-reader")
         try:
