@@ -7,8 +7,9 @@ no request to a host other than ours before or after "Show images" (remote image
 through our proxy), a body frame whose DOM holds only what the sanitizer allows, attachments
 that are downloads and never pages, and a sender shown by its real address.
 
-One browser context and one page serve every message; a session cookie is planted instead
-of signing in through the form, so 70-odd messages take seconds, not minutes.
+One browser context and one page serve every message, and a session cookie is planted
+instead of signing in through the form: what is left is the reading page itself, about a
+second a message on the 2-core machine under the load of other test runs.
 """
 
 import email
@@ -132,8 +133,8 @@ def _hostile_page(browser, origin: str, user):
     static: dict[str, tuple[int, dict, bytes]] = {}
 
     def route(route):
-        # Routing turns Chromium's cache off, so the app's static files are answered from
-        # here after their first load: a third of the time per message otherwise.
+        # Routing turns Chromium's cache off, so the app's static files (six requests a
+        # page) are answered from here after their first load.
         url = route.request.url
         if not url.startswith(f"{origin}/static/"):
             return watch.route(route)
@@ -207,11 +208,11 @@ def _assert_attachments_are_downloads(page, name: str) -> None:
         response = page.request.get(href)
         assert response.status == 200, (name, href)
         headers = response.headers
-        content_type = headers["content-type"]
+        content_type = headers.get("content-type", "")
         assert not any(kind in content_type for kind in ACTIVE_TYPES), (name, content_type)
-        assert headers["content-disposition"].startswith("attachment"), (name, href)
-        assert headers["x-content-type-options"] == "nosniff", (name, href)
-        assert "sandbox" in headers["content-security-policy"], (name, href)
+        assert headers.get("content-disposition", "").startswith("attachment"), (name, href)
+        assert headers.get("x-content-type-options") == "nosniff", (name, href)
+        assert "sandbox" in headers.get("content-security-policy", ""), (name, href)
 
 
 def _assert_sender_is_real(page, name: str) -> None:
