@@ -51,6 +51,22 @@ ACTIVE_TYPES = {
 INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"}
 
 
+def download_type(content_type: str | None) -> str:
+    """The Content-Type a part is downloaded with: its own, unless a browser could render
+    it as a page or run it (HTML, SVG and every other XML type, script), which goes out as
+    opaque bytes. Content-Disposition: attachment, nosniff and the sandbox CSP (`_inert`)
+    hold in any case; this keeps "open" in the browser from rendering it on our origin."""
+    content_type = (content_type or "").strip().lower()
+    _major, slash, subtype = content_type.partition("/")
+    active = (
+        content_type in ACTIVE_TYPES
+        or any(word in subtype for word in ("html", "xml", "svg", "script", "xsl"))
+        or not slash
+        or not subtype
+    )
+    return "application/octet-stream" if active else content_type
+
+
 def _inert(response: HttpResponse, csp: str = DOWNLOAD_CSP) -> HttpResponse:
     response["Content-Security-Policy"] = csp
     response["X-Content-Type-Options"] = "nosniff"
@@ -269,10 +285,7 @@ def message_part_view(request, account_id: int, uidvalidity: int, uid: int, part
             uid=uid,
             part_id=part_from(part_id),
         )
-    content_type = content.content_type
-    if content_type in ACTIVE_TYPES or not content_type or "/" not in content_type:
-        content_type = "application/octet-stream"
-    response = HttpResponse(content.data, content_type=content_type)
+    response = HttpResponse(content.data, content_type=download_type(content.content_type))
     response["Content-Disposition"] = content_disposition(content.filename)
     return _inert(response)
 
