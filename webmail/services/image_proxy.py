@@ -7,6 +7,7 @@ public internet.
 """
 
 import logging
+import re
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
@@ -16,6 +17,34 @@ from webmail.protocols.remote_image import FetchedImage, ImageFetchError, image_
 
 PROXY_PATH = "/mail/image-proxy/"
 _SALT = "postfach.image-proxy"
+# Images that exist to report "opened, when, how often": never loaded, even when the reader
+# shows remote images (issue 6). Hosts (and their sub-domains) that serve nothing else, and
+# the open-tracking paths mail services use on their customers' own link domains. A small
+# list of the common ones, not a blocklist subscription.
+TRACKER_HOSTS = frozenset(
+    {
+        "list-manage.com",  # Mailchimp's track/open.php
+        "mailtrack.io",
+        "mailsuite.com",
+        "getnotify.com",
+        "bananatag.com",
+        "yesware.com",
+        "mailfoogae.appspot.com",  # Streak
+        "sidekickopen.com",  # HubSpot Sales
+        "hubspotemail.net",
+        "mandrillapp.com",
+        "mailtag.io",
+        "r.superhuman.com",
+        "pixel.wp.com",
+        "google-analytics.com",
+        "doubleclick.net",
+        "facebook.com",
+        "bat.bing.com",
+    }
+)
+_TRACKER_PATH = re.compile(
+    r"/(?:wf/open|track/open|trk/open|open\.php|openpixel|tracking/open)\b", re.I
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +71,11 @@ class ImageProxyFetchFailed(ImageProxyError):
     """The remote image could not be fetched; the message is the short reason."""
 
 
-def image_proxy_url(url: str) -> str:
-    """The app URL that serves the remote image `url` through the proxy."""
+def image_proxy_url(url: str) -> str | None:
+    """The app URL that serves the remote image `url` through the proxy; None for a known
+    tracker, which the sanitizer then leaves without a source."""
+    if image_is_tracker(url):
+        return None
     signer = _signer()
     signature = signer.sign(url).rsplit(signer.sep, 1)[1]
     return f"{PROXY_PATH}?{urlencode({'url': url, 'sig': signature})}"
@@ -65,6 +97,8 @@ def image_proxy_fetch(*, url: str, sig: str) -> FetchedImage:
     except BadSignature as error:
         logger.warning("image proxy: refused a request with a bad signature")
         raise ImageProxySignatureInvalid("bad signature") from error
+    if image_is_tracker(url):  # signed before the list named it
+        raise ImageProxyFetchFailed("known tracker")
     try:
         return image_fetch(
             url,
@@ -77,6 +111,19 @@ def image_proxy_fetch(*, url: str, sig: str) -> FetchedImage:
         # host only; the rest of the URL is often a per-recipient tracking token.
         logger.info("image proxy: %s from %s", error, urlsplit(url).hostname)
         raise ImageProxyFetchFailed(str(error)) from error
+
+
+def image_is_tracker(url: str) -> bool:
+    """True for an image URL on a known tracking host or open-tracking path."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".")
+    except ValueError:
+        return False
+    labels = host.split(".")
+    if any(".".join(labels[i:]) in TRACKER_HOSTS for i in range(len(labels))):
+        return True
+    return bool(_TRACKER_PATH.search(parts.path))
 
 
 def _signer() -> Signer:
