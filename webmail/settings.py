@@ -250,6 +250,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_HSTS_SECONDS = envint("HSTS_SECONDS", 0)
+# Both reach beyond this site (every sub-domain; browsers' built-in list, hard to leave):
+# the operator's choice, so off unless set. `check --deploy` warns while they are off.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("HSTS_PRELOAD", False)
 SECURE_SSL_REDIRECT = envbool("SSL_REDIRECT", False)
 if envbool("BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
