@@ -63,10 +63,28 @@ CONSOLE_ALARM = re.compile(
 )
 # Everything the body document may hold: the sanitizer's elements plus body.html's frame.
 FRAME_TAGS = sanitize.ALLOWED_TAGS | {"html", "head", "body", "meta", "style"}
-FRAME_DOM = """
-() => [...document.querySelectorAll("*")].map((el) => [
-  el.localName, el.namespaceURI, [...el.attributes].map((a) => [a.name, a.value]),
-])
+# What the checks need of the page and of its body frame, one round trip each.
+PAGE_STATE = """
+() => {
+  const frame = document.querySelector("iframe.message-body");
+  const hrefs = (selector) => [...document.querySelectorAll(selector)].map((a) => a.href);
+  return {
+    sandbox: frame ? frame.getAttribute("sandbox") : null,
+    spied: window.__postfach_spy || [],
+    title: document.title,
+    attachments: hrefs("a.attachment-name"),
+    nested: hrefs("a.attachment-open"),
+    remoteBlocked: document.querySelector(".notice-remote") !== null,
+  };
+}
+"""
+FRAME_STATE = """
+() => ({
+  title: document.title,
+  elements: [...document.querySelectorAll("*")].map((el) => [
+    el.localName, el.namespaceURI, [...el.attributes].map((a) => [a.name, a.value]),
+  ]),
+})
 """
 # Never served as what they are: a browser would render or run them on our origin.
 ACTIVE_TYPES = ("text/html", "image/svg+xml", "xml", "javascript", "xhtml")
@@ -163,11 +181,10 @@ def _watch_reset(watch: Watch) -> None:
 
 def _frame_problems(page, origin: str) -> list[str]:
     """What in the body frame's DOM the sanitizer should never have let through."""
-    frame = page.locator("iframe.message-body").element_handle().content_frame()
-    problems = []
-    if frame.evaluate("document.title") == PWNED_TITLE:
-        problems.append("frame title changed")
-    for tag, namespace, attributes in frame.evaluate(FRAME_DOM):
+    (frame,) = [f for f in page.main_frame.child_frames if "/body/" in f.url]
+    state = frame.evaluate(FRAME_STATE)
+    problems = ["frame title changed"] if state["title"] == PWNED_TITLE else []
+    for tag, namespace, attributes in state["elements"]:
         if tag not in FRAME_TAGS or namespace != "http://www.w3.org/1999/xhtml":
             problems.append(f"element <{tag}> ({namespace})")
         for name, value in attributes:
@@ -187,24 +204,25 @@ def _frame_problems(page, origin: str) -> list[str]:
     return problems
 
 
-def _assert_inert(page, name: str) -> None:
+def _assert_inert(page, name: str) -> dict:
+    """Checks the page as it is now; returns its PAGE_STATE for the checks that follow."""
     watch = page.watch
-    origin = watch.origin
-    frame = page.locator("iframe.message-body")
-    if frame.count():
-        sandbox = frame.get_attribute("sandbox")
+    state = page.evaluate(PAGE_STATE)
+    if state["sandbox"] is not None:
+        sandbox = state["sandbox"]
         assert "allow-scripts" not in sandbox and "allow-same-origin" not in sandbox, name
-        assert _frame_problems(page, origin) == [], name
+        assert _frame_problems(page, watch.origin) == [], name
     assert watch.dialogs == [], name
-    assert page.evaluate("window.__postfach_spy || []") == [], name
+    assert state["spied"] == [], name
     assert [m for m in watch.console if CONSOLE_ALARM.search(m)] == [], name
-    assert page.title() != PWNED_TITLE, name
-    assert urlsplit(page.url).netloc == urlsplit(origin).netloc, name
+    assert state["title"] != PWNED_TITLE, name
+    assert urlsplit(page.url).netloc == urlsplit(watch.origin).netloc, name
     assert watch.foreign == [], name
+    return state
 
 
-def _assert_attachments_are_downloads(page, name: str) -> None:
-    for href in page.locator("a.attachment-name").evaluate_all("els => els.map(e => e.href)"):
+def _assert_attachments_are_downloads(page, name: str, hrefs: list[str]) -> None:
+    for href in hrefs:
         response = page.request.get(href)
         assert response.status == 200, (name, href)
         headers = response.headers
@@ -238,14 +256,15 @@ def _check_message(page, name: str, url: str) -> None:
     _watch_reset(page.watch)
     response = page.goto(url)  # "load" waits for the body frame's load too
     assert response.status == 200, name
-    _assert_inert(page, name)
+    state = _assert_inert(page, name)
     _assert_sender_is_real(page, name)
-    _assert_attachments_are_downloads(page, name)
-    for nested in page.locator("a.attachment-open").evaluate_all("els => els.map(e => e.href)"):
+    _assert_attachments_are_downloads(page, name, state["attachments"])
+    for nested in state["nested"]:
         assert page.goto(nested).status == 200, (name, nested)
         _assert_inert(page, name)
+    if state["nested"]:
         page.goto(url)
-    if page.locator(".notice-remote").count():
+    if state["remoteBlocked"]:
         # With consent, remote images come through our proxy: still nothing leaves.
         page.get_by_role("link", name="Show images").click()
         page.wait_for_load_state("load")
