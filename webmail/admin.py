@@ -9,21 +9,43 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin_audit import AuditedAdminMixin
 from accounts.models import MailAccount
 
 from .models import Pop3Keep, Pop3Policy, ServerDeletion, SiteSettings
 from .services.pop3_policy import site_settings
 
 
+class SiteSettingsForm(ModelForm):
+    class Meta:
+        model = SiteSettings
+        fields = "__all__"
+        help_texts = {
+            "sync_interval_minutes": _(
+                "Empty: every SYNC_INTERVAL_SECONDS (the server's setting). Background syncs "
+                "start at that beat, so this can make them rarer, not more frequent."
+            ),
+            "max_attachment_mb": _("Empty: MAIL_MAX_ATTACHMENT_BYTES (the server's setting)."),
+            "users_may_add_accounts": _(
+                "Off: only admins add mail accounts, here; users see no “Add a mail account”."
+            ),
+        }
+
+
 @admin.register(SiteSettings)
-class SiteSettingsAdmin(admin.ModelAdmin):
+class SiteSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """One row: the list opens it, and it is never added or deleted here."""
 
+    form = SiteSettingsForm
     fieldsets = [
         (
             _("New POP3 accounts"),
             {"fields": ["pop3_keep", "pop3_keep_days", "pop3_delete_larger_than_mb"]},
-        )
+        ),
+        (
+            _("Users and mail"),
+            {"fields": ["sync_interval_minutes", "max_attachment_mb", "users_may_add_accounts"]},
+        ),
     ]
 
     def has_add_permission(self, request):
@@ -55,7 +77,7 @@ class Pop3PolicyForm(ModelForm):
 
 
 @admin.register(Pop3Policy)
-class Pop3PolicyAdmin(admin.ModelAdmin):
+class Pop3PolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = Pop3PolicyForm
     list_display = [
         "account", "keep", "keep_days", "quota_mb", "last_cleanup_at", "cleanup_warning",

@@ -1,14 +1,20 @@
-"""Adding, checking and removing a user's mail accounts."""
+"""Adding, checking and removing a user's mail accounts, and what the admin does to a
+user as a whole: disabling, deleting with all their mail kept here."""
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Sum
 from django.utils.translation import gettext
 
 from accounts.audit import account_detail, audit_record
 from accounts.crypto import secret_rotate
 from accounts.models import AuditEvent, MailAccount, User
+from accounts.sessions import user_sessions_end
+from webmail.models import IndexedMessage, Pop3Uidl, StoredMessage
 from webmail.protocols.errors import MailServerError, ServerSettings
 from webmail.protocols.imap import imap_login_check
 from webmail.protocols.pop3 import pop3_login_check
@@ -159,16 +165,142 @@ def mail_account_add(
     return account
 
 
+def accounts_may_add(*, user: User) -> bool:
+    """Whether the user may add mail accounts themselves: staff always (they add them for
+    others in the admin too), everyone else unless the admin turned that off."""
+    from .pop3_policy import site_settings  # via local_store it imports sync, which imports us
+
+    return user.is_staff or site_settings().users_may_add_accounts
+
+
 def mail_account_delete(*, account: MailAccount) -> None:
-    """Forgets the account here; nothing on the mail server is touched."""
+    """Forgets the account here, with the mail it stored here (POP3); nothing on the mail
+    server is touched."""
     log.info("user %s removed mail account %s", account.user_id, account.pk)
     with transaction.atomic():
+        digests = _stored_digests([account])
         audit_record(
             kind=AuditEvent.Kind.ACCOUNT_REMOVED,
             user=account.user,
             detail=account_detail(account),
         )
+        _ledger_forget([account])
         account.delete()
+        transaction.on_commit(lambda: blobs_unreferenced_remove(digests=digests))
+
+
+def mail_accounts_sync_set(*, accounts: Iterable[MailAccount], enabled: bool) -> int:
+    """Turns the background sync of these accounts on or off (the beat's syncs and
+    fetches, the IDLE watcher, the daily POP3 cleanup); returns how many changed."""
+    ids = [account.pk for account in accounts]
+    changed = MailAccount.objects.filter(pk__in=ids).exclude(sync_enabled=enabled)
+    return changed.update(sync_enabled=enabled)
+
+
+@dataclass(frozen=True)
+class LocalStorage:
+    """What an account takes up here: the raw mail kept (POP3) and the index rows."""
+
+    stored_messages: int
+    stored_bytes: int
+    indexed_messages: int
+
+
+def mail_account_local_storage(*, account: MailAccount) -> LocalStorage:
+    return _local_storage(MailAccount.objects.filter(pk=account.pk))
+
+
+def _local_storage(accounts) -> LocalStorage:
+    stored = StoredMessage.objects.filter(account__in=accounts).aggregate(
+        count=Count("pk"), size=Sum("size")
+    )
+    return LocalStorage(
+        stored_messages=stored["count"],
+        stored_bytes=stored["size"] or 0,
+        indexed_messages=IndexedMessage.objects.filter(folder__account__in=accounts).count(),
+    )
+
+
+# -- users as a whole --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserMail:
+    """What a user has here, for the admin's confirmation before deleting them."""
+
+    accounts: list[str]  # how the audit log names each (address, protocol, server)
+    # POP3 mail kept here (the only copy once the server's went), and the index rows of
+    # every folder (IMAP summaries, POP3 local folders).
+    storage: LocalStorage
+
+
+def user_mail(*, user: User) -> UserMail:
+    accounts = MailAccount.objects.filter(user=user).order_by("email", "pk")
+    return UserMail(
+        accounts=[account_detail(account) for account in accounts],
+        storage=_local_storage(accounts),
+    )
+
+
+def user_disable(*, user: User) -> int:
+    """Stops the user: no sign-in, every session ended (signed out on every device), and
+    their accounts leave the schedulers (accounts_scheduled skips inactive users).
+    Returns how many sessions ended."""
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    user.is_active = False
+    log.info("user %s disabled", user.pk)
+    return user_sessions_end(user=user)
+
+
+def user_delete(*, user: User) -> UserMail:
+    """Deletes the user with their mail accounts, index, identities, contacts and the mail
+    stored here; nothing on any mail server is touched. Returns what went.
+
+    1. Every session ends first, so no page acts for the user while they go.
+    2. One transaction notes the blobs of the user's stored messages, writes an
+       ACCOUNT_REMOVED audit row per account (kept, naming the user by name), and
+       deletes the user; the database cascades to everything else.
+    3. Once that commits, each noted blob goes unless another account still stores the
+       same bytes (blobs are named by their digest and shared). A blob another user's
+       fetch is storing at this very moment could be taken too; the fetch's verify
+       (stored_messages_verify) then reports it."""
+    what = user_mail(user=user)
+    user_sessions_end(user=user)
+    with transaction.atomic():
+        accounts = list(MailAccount.objects.filter(user=user))
+        digests = _stored_digests(accounts)
+        for account in accounts:
+            audit_record(
+                kind=AuditEvent.Kind.ACCOUNT_REMOVED, user=user, detail=account_detail(account)
+            )
+        log.info("user %s deleted with %d mail accounts", user.pk, len(accounts))
+        _ledger_forget(accounts)
+        user.delete()
+        transaction.on_commit(lambda: blobs_unreferenced_remove(digests=digests))
+    return what
+
+
+def _ledger_forget(accounts: list[MailAccount]) -> None:
+    """Deletes the POP3 ledger rows of these accounts, which the cascade cannot: each
+    protects its stored message (a ledger row must never lose the copy it vouches for),
+    and Django refuses PROTECT even when both would go in the same delete."""
+    Pop3Uidl.objects.filter(account__in=[account.pk for account in accounts]).delete()
+
+
+def _stored_digests(accounts: Iterable[MailAccount]) -> set[str]:
+    rows = StoredMessage.objects.filter(account__in=[account.pk for account in accounts])
+    return set(rows.values_list("digest", flat=True))
+
+
+def blobs_unreferenced_remove(*, digests: Iterable[str]) -> int:
+    """Removes the blobs of these digests that no stored message names any more; returns
+    how many went (one already gone counts as done)."""
+    from .local_store import blob_store  # local_store imports sync, which imports us
+
+    digests = set(digests)
+    still = set(StoredMessage.objects.filter(digest__in=digests).values_list("digest", flat=True))
+    store = blob_store()
+    return sum(1 for digest in sorted(digests - still) if store.remove(digest))
 
 
 def mail_credentials_rotate() -> int:

@@ -84,6 +84,7 @@ from .errors import error_message
 from .identities import identities_for, identity_addresses
 from .index import index_flags_changed, index_folder_grew
 from .organise import DRAFTS, SENT, special_folder_find
+from .pop3_policy import site_settings
 from .stores import outgoing_settings, store_open
 from .sync import account_sync_queue
 
@@ -108,9 +109,16 @@ class ComposeError(Exception):
     """Something the writer should be told; str() is the sentence."""
 
 
+def attachment_limit() -> int:
+    """How many bytes the attachments of one message may add up to: the admin's
+    `max_attachment_mb` (SiteSettings) when set, else MAIL_MAX_ATTACHMENT_BYTES."""
+    megabytes = site_settings().max_attachment_mb
+    return megabytes * 1024 * 1024 if megabytes else settings.MAIL_MAX_ATTACHMENT_BYTES
+
+
 class AttachmentsTooLarge(ComposeError):
-    def __init__(self, refused: list[str]) -> None:
-        limit = filesizeformat(settings.MAIL_MAX_ATTACHMENT_BYTES)
+    def __init__(self, refused: list[str], *, limit: int) -> None:
+        limit = filesizeformat(limit)
         names = ", ".join(f"“{name}”" for name in refused)
         super().__init__(
             ngettext(
@@ -349,10 +357,10 @@ def compose_area_open(user: User, compose_id: str | None = None) -> ComposeArea:
 
 def attachments_add(area: ComposeArea, files: Iterable, *, refused: Iterable[str] = ()) -> int:
     """Moves uploaded files (Django UploadedFiles) into the area, in order, while the
-    attachments together stay within MAIL_MAX_ATTACHMENT_BYTES; returns how many were
+    attachments together stay within attachment_limit(); returns how many were
     added. Raises AttachmentsTooLarge naming the files left out, also those the upload
     handler stopped reading already (`refused`)."""
-    limit = settings.MAIL_MAX_ATTACHMENT_BYTES
+    limit = attachment_limit()
     total = area.size()
     added: list[Attachment] = []
     too_large = [_filename_clean(name) for name in refused]
@@ -378,7 +386,7 @@ def attachments_add(area: ComposeArea, files: Iterable, *, refused: Iterable[str
     if added:
         area._add(added)
     if too_large:
-        raise AttachmentsTooLarge(too_large)
+        raise AttachmentsTooLarge(too_large, limit=limit)
     return len(added)
 
 

@@ -9,7 +9,6 @@ file field are attached whichever button was pressed. Everything typed comes bac
 the form whenever the answer is not "sent".
 """
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
@@ -34,6 +33,7 @@ from webmail.services.compose import (
     REPLY_ALL,
     ComposeError,
     SendFailed,
+    attachment_limit,
     attachment_remove,
     attachments_add,
     compose_area_open,
@@ -222,7 +222,7 @@ def _form(request, account, form, area, *, problems=(), html=None, start_mode=No
             "attachments": area.attachments(),
             "html": html or "",
             "start_mode": start_mode or "text",
-            "limit": settings.MAIL_MAX_ATTACHMENT_BYTES,
+            "limit": attachment_limit(),
             "back_url": folder_list_url(account.pk, _back(form)),
             "signatures": signatures_of(account),
         },

@@ -1,4 +1,3 @@
-
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
@@ -12,6 +11,7 @@ from accounts.sessions import user_sessions_end
 from webmail.protocols.errors import MailServerError
 from webmail.selectors import quota_usage_cached, sync_status
 from webmail.services.accounts import (
+    accounts_may_add,
     mail_account_add,
     mail_account_delete,
     mail_account_error_message,
@@ -27,11 +27,18 @@ def account_list(request):
         (account, quota_usage_cached(account=account), sync_status(account=account))
         for account in request.user.mail_accounts.all()
     ]
-    return render(request, "settings/accounts.html", {"accounts": accounts})
+    return render(
+        request,
+        "settings/accounts.html",
+        {"accounts": accounts, "may_add": accounts_may_add(user=request.user)},
+    )
 
 
 @login_required
 def account_add(request):
+    if not accounts_may_add(user=request.user):
+        messages.info(request, _("Only your administrator can add mail accounts here."))
+        return redirect("account_list")
     form = MailAccountAddForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -55,7 +62,9 @@ def account_add(request):
         except MailServerError as exc:
             form.add_error(None, mail_account_error_message(exc))
         else:
-            messages.success(request, _("The account %(email)s was added.") % {"email": account.email})
+            messages.success(
+                request, _("The account %(email)s was added.") % {"email": account.email}
+            )
             return redirect("folder", account_id=account.pk)
     providers = {
         domain: {
@@ -79,7 +88,9 @@ def account_delete(request, account_id: int):
     mail_account_delete(account=account)
     messages.success(
         request,
-        _("The account %(email)s was removed from Postfach. Nothing was deleted on its mail server.")
+        _(
+            "The account %(email)s was removed from Postfach. Nothing was deleted on its mail server."
+        )
         % {"email": account.email},
     )
     return redirect("account_list")
