@@ -15,6 +15,7 @@ from __future__ import annotations
 import binascii
 import codecs
 import re
+import unicodedata
 from datetime import UTC, datetime
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -471,3 +472,11 @@ def _unquoted_at_count(text: str) -> int | None:
     if quoted or depth:
         return None
     return count
+
+
+def name_pretends_address(address: Address) -> bool:
+    """Whether a display name holds an address of its own: `"security@paypal.com"
+    <attacker@evil.example>` reads as PayPal unless the page says otherwise (security note
+    3.8, rule 7; Mailsploit). NFKC folds the full-width and small commercial at (U+FF20,
+    U+FE6B) into "@"."""
+    return bool(address.addr) and "@" in unicodedata.normalize("NFKC", address.name)

@@ -5,6 +5,8 @@ from django.conf import settings
 from django.utils import formats, timezone
 from django.utils.translation import gettext
 
+from webmail.mime.headers import name_pretends_address
+
 register = template.Library()
 
 
@@ -30,6 +32,17 @@ def mail_datetime(value: datetime | None) -> str:
 def address_list(addresses) -> str:
     """Display names with their real address always beside them (a name can lie)."""
     return ", ".join(str(a) for a in addresses or [])
+
+
+@register.filter
+def list_sender(sender) -> str:
+    """The sender as a list row shows it: the name, or the real address when the name
+    pretends to be an address (a row has no room for the message page's warning)."""
+    if sender is None:
+        return ""
+    if not sender.name or name_pretends_address(sender):
+        return sender.addr
+    return sender.name
 
 
 @register.simple_tag

@@ -5,7 +5,6 @@ sandboxed document that may only be framed by our pages, and everything else is 
 download or inert text, never a page that could run.
 """
 
-import unicodedata
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
@@ -18,6 +17,7 @@ from django.views.decorators.http import require_GET
 from accounts.models import MailAccount
 from webmail.conversations import conversation_for_message, conversation_page
 from webmail.mime.filenames import content_disposition
+from webmail.mime.headers import name_pretends_address
 from webmail.selectors import (
     mailbox_read,
     message_body,
@@ -160,16 +160,9 @@ def message_view(request, account_id: int, uidvalidity: int, uid: int):
 
 def _mailboxes(addresses) -> list[dict]:
     """Addresses for the header lines, each saying whether its name pretends to be an
-    address: `"security@paypal.com" <attacker@evil.example>` reads as PayPal unless the
-    page says otherwise (security note 3.8, rule 7; Mailsploit, MailWatch#1007). NFKC
-    folds the full-width and small commercial at (U+FF20, U+FE6B) into "@"."""
+    address (mime.headers.name_pretends_address; MailWatch#1007)."""
     return [
-        {
-            "address": a,
-            "name": a.name,
-            "addr": a.addr,
-            "suspect": bool(a.addr) and "@" in unicodedata.normalize("NFKC", a.name),
-        }
+        {"address": a, "name": a.name, "addr": a.addr, "suspect": name_pretends_address(a)}
         for a in addresses
     ]
 
