@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from django.conf import settings
+from django.db.models import F
 from django.db.models.functions import Now
 
 from accounts.models import MailAccount
@@ -20,7 +21,7 @@ from webmail.mime.summary import index_entry_from_raw
 from webmail.models import IndexedFolder, IndexedMessage, StoredMessage
 from webmail.protocols.store import IndexEntry
 
-from .index import folder_counts_refresh, index_entries_store
+from .index import index_entries_store
 from .sync import TEXT_BYTES
 
 LOCAL_UIDVALIDITY = 1
@@ -109,7 +110,15 @@ def stored_message_add(
     index_entries_store(folder, [replace(entry, summary=summary)])
     stored.indexed = IndexedMessage.objects.get(folder=folder, uid=uid)
     stored.save(update_fields=["indexed"])
-    folder_counts_refresh(folder)
+    # One more message, unread: counted up under the folder's row lock (uid_take) rather
+    # than recounted, which costs a scan of the folder per message on a big download.
+    unseen = 0 if summary.seen else 1
+    IndexedFolder.objects.filter(pk=folder.pk).update(
+        messages=F("messages") + 1,
+        total_count=F("total_count") + 1,
+        indexed_count=F("indexed_count") + 1,
+        unseen=F("unseen") + unseen,
+    )
     return stored, True
 
 
