@@ -86,6 +86,18 @@ from tests.personas import (  # noqa: E402,F401
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _data_dir_of_this_run(tmp_path_factory) -> Iterator[Path]:
+    """DATA_DIR (blobs, file locks, compose areas) of this test process alone. Test databases
+    all start their ids at 1, so two runs at once (pytest-xdist's workers, or two people's
+    runs) sharing ./var would meet in each other's file locks and blobs."""
+    from django.test import override_settings
+
+    data_dir = tmp_path_factory.mktemp("data")
+    with override_settings(DATA_DIR=data_dir):
+        yield data_dir
+
+
 @pytest.fixture(autouse=True)
 def _plain_static_files(settings):
     """Tests render templates without running collectstatic first."""

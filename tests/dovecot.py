@@ -59,6 +59,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _scratch_dir() -> str | None:
+    """/dev/shm when it is a writable tmpfs, else None (the system temp dir). Measured on the
+    2-core VM under load: 300 appends took 8-13 s in /tmp and 1.6-2.6 s in /dev/shm, and
+    removing a run's Maildirs (16,000 files) at the end of a session took 40-70 s in /tmp.
+    Nothing here has to outlive the test run."""
+    shm = "/dev/shm"
+    if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK):
+        return shm
+    return None
+
+
 def _mail_ids() -> tuple[int, int]:
     """uid/gid that owns the Maildirs: ourselves, or a system user when we are root."""
     if os.geteuid() != 0:
@@ -99,8 +110,8 @@ class Dovecot:
             raise DovecotError("dovecot/doveadm not installed (apt-get install dovecot-imapd)")
         self.mail_uid, self.mail_gid = _mail_ids()
         # mkdtemp makes 0700; the mail uid must traverse it, and pytest's own tmp dirs are
-        # 0700 too, hence a fresh dir straight under the system temp dir.
-        self.root = Path(tempfile.mkdtemp(prefix="postfach-dovecot-"))
+        # 0700 too, hence a fresh dir straight under a temp dir (in RAM where there is one).
+        self.root = Path(tempfile.mkdtemp(prefix="postfach-dovecot-", dir=_scratch_dir()))
         self.root.chmod(0o755)
         self.base_dir = self.root / "run"
         self.mail_root = self.root / "mail"
@@ -255,6 +266,8 @@ last_valid_uid = {self.mail_uid}
 first_valid_gid = {self.mail_gid}
 last_valid_gid = {self.mail_gid}
 mail_location = maildir:~/Maildir
+# A test server's mail need not survive a power cut: no fsync after every write.
+mail_fsync = never
 mail_max_userip_connections = 50
 # IDLE reports new mail at once where inotify works; where it does not (or its instances
 # ran out) Dovecot falls back to looking every mailbox_idle_check_interval, 30 s by default.
