@@ -67,8 +67,12 @@ $(AXE):
 
 test: check-tools $(VENV)/.dev-installed $(AXE) redis lint test-only
 
+# Two workers by default (pytest-xdist): the suite waits on servers, the browser and its own
+# subprocesses more than it computes, so two share two cores well. A test file stays on one
+# worker (--dist loadfile), so its module fixtures are built once. TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
 test-only:
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
