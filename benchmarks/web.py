@@ -90,6 +90,8 @@ def django_setup(data_dir: Path) -> str:
         DJANGO_SETTINGS_MODULE="webmail.settings", LOG_LEVEL="WARNING",
     )  # fmt: skip
     os.environ.pop("REDIS_URL", None)
+    # The benchmark's Dovecot is on loopback, which the SSRF guard refuses unless allowed.
+    os.environ.setdefault("MAIL_HOSTS_ALLOWED", "127.0.0.1")
     warnings.filterwarnings("ignore", message="No directory at")  # whitenoise: no collectstatic
     import django
 

@@ -1,5 +1,6 @@
 """Shared fixtures. The Dovecot machinery lives in tests/dovecot.py; these stay thin."""
 
+import os
 import socket
 import sys
 from collections.abc import Iterator
@@ -47,6 +48,14 @@ def _loopback_only(event: str, args: tuple) -> None:
 
 
 sys.addaudithook(_loopback_only)
+
+# The suite's servers listen on loopback, which the SSRF guard refuses for a host a user
+# typed unless the operator allows it: allowed here, and in the workers and scripts the
+# tests start (they inherit the environment); the fixture below does it for this process,
+# whose settings were read before this file. tests/protocols/test_mail_host_guard.py
+# turns it off.
+TEST_MAIL_HOSTS = ["127.0.0.1", "::1", "localhost"]
+os.environ.setdefault("MAIL_HOSTS_ALLOWED", ",".join(TEST_MAIL_HOSTS))
 
 # Tasks queued by the code under test (a sync after sign-in, say) go to kombu's in-memory
 # transport and vanish with the process; the end-to-end tests start real workers on the
@@ -96,6 +105,11 @@ def _data_dir_of_this_run(tmp_path_factory) -> Iterator[Path]:
     data_dir = tmp_path_factory.mktemp("data")
     with override_settings(DATA_DIR=data_dir):
         yield data_dir
+
+
+@pytest.fixture(autouse=True)
+def _mail_servers_on_loopback(settings):
+    settings.MAIL_HOSTS_ALLOWED = TEST_MAIL_HOSTS
 
 
 @pytest.fixture(autouse=True)

@@ -47,7 +47,10 @@ class MailServerErrorMiddleware:
             return None
         log = logging.getLogger("webmail.errors")
         code = getattr(exception, "code", "credentials")
-        user_side = isinstance(exception, errors.AuthenticationFailed | CredentialError)
+        # A refused private address is the user's choice of server too, not our fault.
+        user_side = isinstance(
+            exception, errors.AuthenticationFailed | errors.AddressNotAllowed | CredentialError
+        )
         not_found = isinstance(exception, errors.FolderNotFound | errors.MessageNotFound)
         (log.info if user_side or not_found else log.warning)(
             "mail error %s on %s", code, request.path

@@ -260,6 +260,11 @@ if envbool("BEHIND_PROXY", False):
 
 # Mail servers.
 MAIL_CONNECT_TIMEOUT = envint("MAIL_CONNECT_TIMEOUT", 10)  # seconds, per connect and per command
+# Mail servers a user types may not be on loopback, link-local (cloud metadata), private or
+# reserved addresses (SSRF), except these host names (*.example.org for sub-domains) and
+# CIDR ranges: on-premise servers, the test suite's 127.0.0.1. Admins add more, and forbid
+# hosts, in the site settings.
+MAIL_HOSTS_ALLOWED = envlist("MAIL_HOSTS_ALLOWED", "")
 MAIL_PAGE_SIZE = envint("MAIL_PAGE_SIZE", 50)
 # How often an open mail page asks the index for unread counts (GET /mail/counts/).
 LIVE_POLL_SECONDS = envint("LIVE_POLL_SECONDS", 15)

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from .netguard import BlockedAddress, ForbiddenHost, HostPolicy
+
 
 @dataclass(frozen=True)
 class ServerSettings:
@@ -22,6 +24,20 @@ class ServerSettings:
     login: str
     password: str
     timeout: float = 10.0
+    # The SSRF guard for a host a user typed: set by the services for every account's
+    # servers. None only where an operator named the host (IMAP_LOGIN_HOST, a test's own
+    # server): then the name is connected to unchecked.
+    host_policy: HostPolicy | None = None
+
+    def socket_open(self, timeout: float | None = None) -> socket.socket:
+        """A TCP connection to the server (`timeout` defaults to the settings' own). Under
+        a host policy it goes to an address the policy checked just now, so every
+        connection is checked, and a name that changed its address since (DNS rebinding)
+        is refused. TLS on top names `host`, for SNI and the certificate check."""
+        timeout = self.timeout if timeout is None else timeout
+        if self.host_policy is None:
+            return socket.create_connection((self.host, self.port), timeout)
+        return self.host_policy.connect(self.host, self.port, timeout)
 
     def __repr__(self) -> str:  # never let a password reach a log through repr()
         return (
@@ -44,6 +60,19 @@ class AuthenticationFailed(MailServerError):
 
 class HostNotFound(MailServerError):
     code = "host_not_found"
+
+
+class AddressNotAllowed(MailServerError):
+    """The host a user typed is on a private, loopback, link-local or reserved address that
+    no administrator allowed: nothing was sent to it."""
+
+    code = "address_not_allowed"
+
+
+class HostForbidden(AddressNotAllowed):
+    """An administrator forbade this mail server (or its network)."""
+
+    code = "host_forbidden"
 
 
 class ConnectionRefused(MailServerError):
@@ -110,6 +139,10 @@ def network_errors_classified(settings: ServerSettings) -> Iterator[None]:
         yield
     except MailServerError:
         raise
+    except ForbiddenHost as exc:
+        raise HostForbidden(settings.host) from exc
+    except BlockedAddress as exc:
+        raise AddressNotAllowed(settings.host) from exc
     except socket.gaierror as exc:
         raise HostNotFound(settings.host) from exc
     except ConnectionRefusedError as exc:

@@ -9,7 +9,9 @@ BODY.PEEK), and nothing acts on a UID without checking the folder's UIDVALIDITY 
 
 from __future__ import annotations
 
+import imaplib
 import re
+import socket
 import ssl
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,9 +21,12 @@ from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+from imapclient.imap4 import IMAP4WithTimeout
 from imapclient.imap_utf7 import decode as decode_utf7
 from imapclient.imap_utf7 import encode as encode_utf7
 from imapclient.response_parser import parse_fetch_response, parse_response
+from imapclient.tls import IMAP4_TLS
+from imapclient.tls import wrap_socket as tls_wrap_socket
 
 from webmail.mime.headers import address_list, header_date, header_text
 from webmail.mime.text import text_excerpt
@@ -130,9 +135,8 @@ def _connect(settings: ServerSettings) -> IMAPClient:
     host_name_check(settings.host)
     with _classified(settings):
         tls = settings.security == "tls"
-        client = IMAPClient(
-            settings.host,
-            settings.port,
+        client = _IMAPClient(
+            settings,
             ssl=tls,
             ssl_context=ssl.create_default_context() if tls else None,
             timeout=settings.timeout,
@@ -152,6 +156,45 @@ def _connect(settings: ServerSettings) -> IMAPClient:
         _shutdown(client)
         raise
     return client
+
+
+class _IMAPClient(IMAPClient):
+    """IMAPClient whose socket comes from `ServerSettings.socket_open`: a user's host is
+    checked at every connection and connected to at the checked address, while TLS (direct
+    or STARTTLS) still names the host for SNI and the certificate check. imapclient opens
+    its imaplib connection in `_create_IMAP4`; the classes made there keep `host` as
+    typed and only their `_create_socket` (imaplib's seam for this) changes."""
+
+    def __init__(self, settings: ServerSettings, **kwargs: Any) -> None:
+        self._server = settings
+        super().__init__(settings.host, settings.port, **kwargs)
+
+    def _create_IMAP4(self) -> imaplib.IMAP4:
+        timeout = getattr(self._timeout, "connect", None)
+        if self.ssl:
+            return _PinnedIMAP4TLS(self._server, self.ssl_context, timeout)
+        return _PinnedIMAP4(self._server, timeout)
+
+
+class _PinnedIMAP4(IMAP4WithTimeout):
+    def __init__(self, settings: ServerSettings, timeout: float | None) -> None:
+        self._server = settings
+        super().__init__(settings.host, settings.port, timeout)
+
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        return self._server.socket_open(timeout if timeout is not None else self._timeout)
+
+
+class _PinnedIMAP4TLS(IMAP4_TLS):
+    def __init__(
+        self, settings: ServerSettings, context: ssl.SSLContext | None, timeout: float | None
+    ) -> None:
+        self._server = settings
+        super().__init__(settings.host, settings.port, context, timeout)
+
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        sock = self._server.socket_open(timeout if timeout is not None else self._timeout)
+        return tls_wrap_socket(sock, self.ssl_context, self.host)
 
 
 def _login(client: IMAPClient, settings: ServerSettings) -> None:

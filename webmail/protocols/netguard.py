@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from dataclasses import dataclass
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -57,10 +58,15 @@ _NOT_PUBLIC_V6 = tuple(
     )
 )
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
 
 class BlockedAddress(Exception):
     """The host resolves (at least partly) to an address we must not connect to."""
+
+
+class ForbiddenHost(BlockedAddress):
+    """An administrator forbade this host, or a network one of its addresses is in."""
 
 
 def address_is_public(address: IPAddress) -> bool:
@@ -76,31 +82,73 @@ def address_is_public(address: IPAddress) -> bool:
     return address.is_global and not address.is_multicast and not address.is_reserved
 
 
-def resolve_public(host: str, port: int, *, allow: list[str]) -> list[tuple]:
+def resolve_public(
+    host: str, port: int, *, allow: list[str] | tuple[str, ...], forbid: tuple[str, ...] = ()
+) -> list[tuple]:
     """`socket.getaddrinfo` results for `host`, all of them public (or allowed).
 
     `allow` lists host names and CIDR ranges an administrator opened on purpose (an
     on-premise mail server, the test suite's servers on 127.0.0.1). A listed host name
-    skips the check for its addresses; a range admits addresses inside it.
+    (`*.example.org` for every name under example.org) skips the check for its
+    addresses; a range admits addresses inside it. `forbid` is written the same way and
+    wins over both `allow` and the public internet: a forbidden name is refused before any
+    lookup, an address in a forbidden range after it.
 
-    Raises `BlockedAddress` if any address is refused, and lets `socket.gaierror` (an
-    `OSError`) through when the name does not resolve.
+    Raises `BlockedAddress` (`ForbiddenHost` for `forbid`) if any address is refused, and
+    lets `socket.gaierror` (an `OSError`) through when the name does not resolve.
     """
     name = _host_normalise(host)
     allowed_names, allowed_networks = _allow_parse(allow)
+    forbidden_names, forbidden_networks = _allow_parse(forbid)
+    if _name_listed(name, forbidden_names):
+        raise ForbiddenHost(f"{host} is forbidden")
     infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
     if not infos:
         raise BlockedAddress(f"{host} has no address")
-    if name in allowed_names:
+    addresses = [sockaddr_address(info[4]) for info in infos]
+    for address in addresses:
+        if any(_in_network(address, network) for network in forbidden_networks):
+            raise ForbiddenHost(f"{host} resolves to a forbidden address")
+    if _name_listed(name, allowed_names):
         return infos
-    for info in infos:
-        address = sockaddr_address(info[4])
+    for address in addresses:
         if address_is_public(address):
             continue
         if any(_in_network(address, network) for network in allowed_networks):
             continue
         raise BlockedAddress(f"{host} resolves to a non-public address")
     return infos
+
+
+@dataclass(frozen=True)
+class HostPolicy:
+    """Which mail servers a user's account may reach: the public internet, plus what an
+    administrator allowed (`allowed`), minus what they forbade (`forbidden`); entries as
+    for `resolve_public`. The protocol code gets this in its ServerSettings and calls
+    `connect`, so the check runs at every connection, not only when a form was saved."""
+
+    allowed: tuple[str, ...] = ()
+    forbidden: tuple[str, ...] = ()
+
+    def connect(self, host: str, port: int, timeout: float | None) -> socket.socket:
+        """A TCP connection to `host`, made to an address this policy checked, never to
+        the name (which a second lookup could point elsewhere: DNS rebinding). TLS on top
+        must still name `host` for SNI and the certificate check. Each address is tried
+        in turn, as `socket.create_connection` does; raises BlockedAddress, or the last
+        connection error."""
+        infos = resolve_public(host, port, allow=self.allowed, forbid=self.forbidden)
+        error: OSError | None = None
+        for family, kind, proto, _canonical, sockaddr in infos:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(timeout)
+                sock.connect(sockaddr)
+                return sock
+            except OSError as exc:
+                sock.close()
+                error = exc
+        assert error is not None  # resolve_public never returns an empty list
+        raise error
 
 
 def sockaddr_address(sockaddr: tuple) -> IPAddress:
@@ -129,7 +177,15 @@ def _host_normalise(host: str) -> str:
     return host.strip().removeprefix("[").removesuffix("]").rstrip(".").lower()
 
 
-def _allow_parse(allow: list[str]) -> tuple[set[str], list[IPNetwork]]:
+def _name_listed(name: str, names: set[str]) -> bool:
+    """`name` is listed itself, or under a listed `*.domain` (sub-domains only)."""
+    if name in names:
+        return True
+    labels = name.split(".")
+    return any("*." + ".".join(labels[i:]) in names for i in range(1, len(labels)))
+
+
+def _allow_parse(allow: list[str] | tuple[str, ...]) -> tuple[set[str], list[IPNetwork]]:
     names: set[str] = set()
     networks: list[IPNetwork] = []
     for entry in allow:
@@ -137,7 +193,17 @@ def _allow_parse(allow: list[str]) -> tuple[set[str], list[IPNetwork]]:
         if not entry:
             continue
         try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
+            network = ipaddress.ip_network(_host_normalise(entry), strict=False)
         except ValueError:
             names.add(_host_normalise(entry))
+            continue
+        networks.append(_ipv4_spelled_as_ipv6(network))
     return names, networks
+
+
+def _ipv4_spelled_as_ipv6(network: IPNetwork) -> IPNetwork:
+    # "::ffff:10.0.0.0/104" is 10.0.0.0/8; addresses are compared in their IPv4 form.
+    if network.version == 6 and network.prefixlen >= 96 and network.subnet_of(_MAPPED):
+        v4 = int(network.network_address) & 0xFFFFFFFF
+        return ipaddress.IPv4Network((v4, network.prefixlen - 96))
+    return network

@@ -146,7 +146,7 @@ class Pop3Session:
         settings = self.settings
         host_name_check(settings.host)
         with self._io("connect"):
-            sock = socket.create_connection((settings.host, settings.port), settings.timeout)
+            sock = settings.socket_open()  # checked against its host policy, if any
             self._sock = sock
             if settings.security == "tls":
                 self._start_tls()

@@ -149,17 +149,14 @@ def _connect(settings: ServerSettings) -> smtplib.SMTP:
     # EHLO would tell the server this machine's internal name. We greet with the address
     # literal of our end of the connection instead, as Thunderbird does.
     if settings.security == "tls":
-        conn: smtplib.SMTP = smtplib.SMTP_SSL(
-            settings.host,
-            settings.port,
+        conn: smtplib.SMTP = _SMTP_SSL(
+            settings,
             local_hostname="localhost",
             timeout=settings.timeout,
             context=ssl.create_default_context(),
         )
     else:
-        conn = smtplib.SMTP(
-            settings.host, settings.port, local_hostname="localhost", timeout=settings.timeout
-        )
+        conn = _SMTP(settings, local_hostname="localhost", timeout=settings.timeout)
     conn.local_hostname = _address_literal(conn)
     try:
         conn.ehlo_or_helo_if_needed()
@@ -175,6 +172,30 @@ def _connect(settings: ServerSettings) -> smtplib.SMTP:
         conn.close()
         raise
     return conn
+
+
+class _SMTP(smtplib.SMTP):
+    """smtplib.SMTP whose socket comes from `ServerSettings.socket_open`, so a user's host
+    is checked at every connection and connected to at the checked address. smtplib keeps
+    the name (`_host`) for the SNI and certificate check of STARTTLS and SMTP_SSL.
+    `_get_socket` is smtplib's own seam for this (SMTP_SSL and LMTP override it too)."""
+
+    def __init__(self, settings: ServerSettings, **kwargs) -> None:
+        self._server = settings  # before __init__, which connects
+        super().__init__(settings.host, settings.port, **kwargs)
+
+    def _get_socket(self, host, port, timeout):
+        return self._server.socket_open(timeout)
+
+
+class _SMTP_SSL(smtplib.SMTP_SSL, _SMTP):
+    """SMTP_SSL's `_get_socket` wraps in TLS what its super() call, `_SMTP._get_socket`,
+    opened. (SMTP_SSL.__init__ calls SMTP.__init__ by name, so this sets `_server`
+    itself.)"""
+
+    def __init__(self, settings: ServerSettings, **kwargs) -> None:
+        self._server = settings
+        smtplib.SMTP_SSL.__init__(self, settings.host, settings.port, **kwargs)
 
 
 def _address_literal(conn: smtplib.SMTP) -> str:

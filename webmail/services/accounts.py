@@ -21,6 +21,7 @@ from webmail.protocols.pop3 import pop3_login_check
 from webmail.protocols.smtp import smtp_login_check
 
 from .errors import error_message
+from .mail_hosts import mail_host_policy
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ def mail_account_check(
         login=login,
         password=password,
         timeout=settings.MAIL_CONNECT_TIMEOUT,
+        # A host a user typed: refused on a private network unless an admin allowed it.
+        host_policy=mail_host_policy(),
     )
     checks = {
         MailAccount.Protocol.IMAP: imap_login_check,

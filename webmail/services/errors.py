@@ -15,6 +15,10 @@ _MESSAGES = {
         "The mail server refused the login name or password. Check them and try again."
     ),
     errors.HostNotFound: _("The mail server's name could not be found. Check its spelling."),
+    errors.AddressNotAllowed: _(
+        "This server's address is on a private network; Postfach does not connect there."
+    ),
+    errors.HostForbidden: _("An administrator does not allow connections to this mail server."),
     errors.ConnectionRefused: _(
         "The mail server refused the connection. Check the server name, the port and the "
         "security setting."

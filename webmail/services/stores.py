@@ -11,6 +11,7 @@ from webmail.protocols.imap import imap_store
 from webmail.protocols.store import MailStore
 
 from .accounts import SMTP_DEFAULT_PORTS
+from .mail_hosts import mail_host_policy
 
 
 def incoming_settings(account: MailAccount, *, password: str | None = None) -> ServerSettings:
@@ -21,6 +22,7 @@ def incoming_settings(account: MailAccount, *, password: str | None = None) -> S
         login=account.incoming_login,
         password=password if password is not None else account.incoming_password(),
         timeout=settings.MAIL_CONNECT_TIMEOUT,
+        host_policy=mail_host_policy(),  # checked at every connection (DNS rebinding)
     )
 
 
@@ -35,6 +37,7 @@ def outgoing_settings(account: MailAccount) -> ServerSettings:
         login=login,
         password=password,
         timeout=settings.MAIL_CONNECT_TIMEOUT,
+        host_policy=mail_host_policy(),
     )
 
 
