@@ -710,3 +710,20 @@ def test_it_survives_absurdly_deep_quoting():
 
     assert html.count("<blockquote") == 12
     assert html.endswith("&gt; x" + "</blockquote>" * 12)
+
+
+def test_it_never_loads_a_tracking_pixel_even_with_remote_images_shown():
+    html = (
+        '<img src="https://t.example/open.gif?u=42" width="1" height="1">'
+        '<img src="https://t.example/o2.gif" width="0" height="12">'
+        '<img src="https://t.example/o3.gif" WIDTH=" 1px " height="1.0">'
+        '<img src="https://cdn.example/spacer.gif" width="1" height="20">'
+        '<img src="https://cdn.example/hero.jpg" width="600" height="1">'
+    )
+
+    result = proxied(html)
+
+    assert "open.gif" not in result.html and "o2.gif" not in result.html
+    assert "o3.gif" not in result.html
+    assert f"{PROXY}https://cdn.example/spacer.gif" in result.html  # layout, not a beacon
+    assert f"{PROXY}https://cdn.example/hero.jpg" in result.html

@@ -58,7 +58,7 @@ from bleach.sanitizer import BleachSanitizerFilter, Cleaner
 
 # Bump whenever the output for the same input can change: rendered bodies are cached
 # under this number.
-SANITIZER_VERSION = 3
+SANITIZER_VERSION = 4
 
 # Elements nested deeper than this are unwrapped (their text stays). Mail programs nest
 # tables, fonts and quotes a few dozen levels at most; Chromium's parser itself stops
@@ -611,7 +611,17 @@ class _UrlFilter(html5lib_shim.Filter):
             if name == "href":
                 value = _link_href(value) if tag == "a" else None
             elif name == "src":
-                value = self._image_src(value) if tag == "img" else None
+                if tag != "img":
+                    value = None
+                elif _is_pixel(data):
+                    # A 0x0 or 1x1 image shows nothing and exists to report the reading
+                    # (issue 6): never loaded, even with remote images shown. Before
+                    # consent it still counts as blocked, as it did.
+                    if self.remote_image_url is None:
+                        self._image_src(value)
+                    value = None
+                else:
+                    value = self._image_src(value)
             elif name == "style" and not value.strip():
                 value = None
             if value is not None:
@@ -757,6 +767,22 @@ def _link_href(value: str) -> str | None:
     if scheme.group(1).lower() == "mailto":
         return url
     return _remote_url(url)
+
+
+_PIXEL_SIZE = re.compile(r"\s*([01])(?:\.0*)?\s*(?:px)?\s*")
+
+
+def _is_pixel(data: dict) -> bool:
+    """An <img> of 1x1 pixels or less, or of width or height 0: a tracker's beacon. A
+    spacer of 1 by 20 keeps its image (it may shape a newsletter's layout)."""
+    sizes = []
+    for key in ((None, "width"), (None, "height")):
+        value = data.get(key)
+        match = _PIXEL_SIZE.fullmatch(_attribute_unescape(value)) if value is not None else None
+        sizes.append(int(match.group(1)) if match else None)
+    if 0 in sizes:
+        return True
+    return sizes == [1, 1]
 
 
 def _remote_url(url: str) -> str | None:
