@@ -53,6 +53,7 @@ def _pages(live_server, account, seeded_mailbox) -> dict[str, str]:
         "mail accounts": "/settings/accounts/",
         "add account": "/settings/accounts/add/",
         "settings": "/settings/",
+        "change password": "/accounts/password_change/",
         "identities": f"/settings/accounts/{account.pk}/identities/",
         "add identity": f"/settings/accounts/{account.pk}/identities/add/",
         "address book": "/settings/contacts/?q=c0",
@@ -67,6 +68,8 @@ def test_the_reader_pages_have_no_serious_accessibility_findings(
     page.emulate_media(color_scheme=scheme)
     page.goto(f"{live_server.url}/accounts/login/")
     findings = {"sign-in": _audit(page)}
+    page.goto(f"{live_server.url}/accounts/password_reset/")
+    findings["forgot password"] = _audit(page)
     user = User.objects.create_user(f"axe-{scheme}", password="axe-password-1")
     account = account_for(user, dovecot, seeded_mailbox)
     # Enough contacts for the address book to have pages.
