@@ -9,6 +9,7 @@ from email import policy
 
 import pytest
 from django.test import Client
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
 from tests.smtp_server import (  # noqa: F401  (fixtures)
@@ -149,6 +150,17 @@ def test_a_reset_mail_leads_to_a_new_password(client, alice, mailoutbox):
     again = client.get(link, follow=True).content.decode()
     assert "This link does not work" in again
     assert 'name="new_password1"' not in again
+
+
+def test_a_new_password_does_not_skip_the_second_step(client, alice, mailoutbox):
+    """The reset signs nobody in: with two-step sign-in on, the new password alone still
+    reaches only the code step."""
+    TOTPDevice.objects.create(user=alice, name="Authenticator app", confirmed=True)
+    client.post(RESET_URL, {"email": "alice@example.org"})
+    _set_new_password(client, _reset_link(mailoutbox[0].body), NEW_PASSWORD)
+    assert client.get("/settings/")["Location"] == "/accounts/login/?next=/settings/"
+    client.post(LOGIN_URL, {"username": "alice", "password": NEW_PASSWORD})
+    assert client.get("/settings/")["Location"] == "/accounts/two-step/?next=/settings/"
 
 
 def test_the_new_password_must_follow_the_rules(client, alice, mailoutbox):
