@@ -141,13 +141,14 @@ def _folder(size: int) -> str:
 def session_for(user) -> str:
     """A signed-in session's key, made as login() makes it, but without the sign-in
     signal (which would queue a sync for a worker that is not there)."""
-    from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.sessions.backends.db import SessionStore
 
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    # The backend that checked a Postfach password (axes' comes first in the list, but it
+    # only counts failures and cannot load a user).
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     return session.session_key
