@@ -303,6 +303,7 @@ plugin {{
 
 service imap-login {{
   chroot =
+  service_count = 0
   inet_listener imap {{
     address = 127.0.0.1
     port = {self.imap_port}
@@ -313,6 +314,10 @@ service imap-login {{
 }}
 service pop3-login {{
   chroot =
+  # Login processes serve many connections instead of one each ("high-performance"
+  # mode): a run opens thousands of short POP3 sessions, and starting a process for each
+  # cost Dovecot about 17 ms of CPU (1.7 s against 0.24 s for 100 sessions, measured).
+  service_count = 0
   inet_listener pop3 {{
     address = 127.0.0.1
     port = {self.pop3_port}
@@ -320,6 +325,10 @@ service pop3-login {{
   inet_listener pop3s {{
     port = 0
   }}
+}}
+service pop3 {{
+  # Each mail process is reused for the next session (all users share one uid here).
+  service_count = 0
 }}
 service anvil {{
   # No growing delays after the deliberate wrong-password tests (auth_failure_delay = 0
