@@ -1,6 +1,9 @@
 """The admin's screens for POP3: the site's defaults, each account's policy, and the
 audit log of server-side deletions, which nobody edits (issue 5)."""
 
+import ipaddress
+import re
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms import ModelForm
@@ -13,6 +16,7 @@ from accounts.admin_audit import AuditedAdminMixin
 from accounts.models import MailAccount
 
 from .models import Pop3Keep, Pop3Policy, ServerDeletion, SiteSettings
+from .services.mail_hosts import mail_host_entries
 from .services.pop3_policy import site_settings
 
 
@@ -29,7 +33,45 @@ class SiteSettingsForm(ModelForm):
             "users_may_add_accounts": _(
                 "Off: only admins add mail accounts, here; users see no “Add a mail account”."
             ),
+            "mail_hosts_allowed": _(
+                "Mail servers users may name although they are on a private, loopback or "
+                "link-local network: one a line, a name, *.example.org for its sub-domains, "
+                "an address or a network (10.0.0.0/8). Beside MAIL_HOSTS_ALLOWED."
+            ),
+            "mail_hosts_forbidden": _(
+                "Mail servers no account may reach, whatever they resolve to; written as "
+                "above. This list wins over the allowed one."
+            ),
         }
+
+    def clean_mail_hosts_allowed(self):
+        return _host_lines_check(self.cleaned_data["mail_hosts_allowed"])
+
+    def clean_mail_hosts_forbidden(self):
+        return _host_lines_check(self.cleaned_data["mail_hosts_forbidden"])
+
+
+_HOST_PATTERN = re.compile(
+    r"^(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?$"
+)
+
+
+def _host_lines_check(text: str) -> str:
+    """Refuses an entry that is neither a host name (or *.domain) nor an address or a
+    network, so a typo does not silently allow or forbid nothing."""
+    wrong = []
+    for entry in mail_host_entries(text):
+        try:
+            ipaddress.ip_network(entry.removeprefix("[").removesuffix("]"), strict=False)
+        except ValueError:
+            if not _HOST_PATTERN.match(entry.lower()):
+                wrong.append(entry)
+    if wrong:
+        raise ValidationError(
+            _("Not a host name, address or network: %(entries)s"),
+            params={"entries": ", ".join(wrong)},
+        )
+    return text
 
 
 @admin.register(SiteSettings)
@@ -46,6 +88,7 @@ class SiteSettingsAdmin(AuditedAdminMixin, admin.ModelAdmin):
             _("Users and mail"),
             {"fields": ["sync_interval_minutes", "max_attachment_mb", "users_may_add_accounts"]},
         ),
+        (_("Mail servers"), {"fields": ["mail_hosts_allowed", "mail_hosts_forbidden"]}),
     ]
 
     def has_add_permission(self, request):

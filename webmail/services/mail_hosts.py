@@ -20,14 +20,17 @@ def mail_host_policy() -> HostPolicy:
     operator_hosts = [settings.IMAP_LOGIN_HOST, settings.IMAP_LOGIN_SMTP_HOST]
     allowed = [
         *settings.MAIL_HOSTS_ALLOWED,
-        *_lines(site["mail_hosts_allowed"]),
+        *mail_host_entries(site["mail_hosts_allowed"]),
         *(host for host in operator_hosts if host),
     ]
-    return HostPolicy(allowed=tuple(allowed), forbidden=tuple(_lines(site["mail_hosts_forbidden"])))
+    return HostPolicy(
+        allowed=tuple(allowed), forbidden=tuple(mail_host_entries(site["mail_hosts_forbidden"]))
+    )
 
 
-def _lines(text: str) -> list[str]:
-    """One entry a line; commas and spaces separate too, and '#' starts a comment."""
+def mail_host_entries(text: str) -> list[str]:
+    """The entries of a site settings host list: one a line; commas and spaces separate
+    too, and '#' starts a comment."""
     entries = []
     for line in text.splitlines():
         line = line.split("#", 1)[0]
