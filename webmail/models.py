@@ -436,3 +436,165 @@ class ServerDeletion(models.Model):
 
     def __str__(self):
         return f"{self.account_email} {self.uidl} {self.outcome}"
+
+
+class RetentionRule(models.Model):
+    """An IMAP account's rule for old or large mail on its server (issue 7): in `folder`
+    (empty: every folder), messages older than `older_than_days` and/or larger than
+    `larger_than_mb` are deleted or moved to `target_folder`. Off until the user saves it
+    enabled; the first run waits for a preview (`previewed_at`)."""
+
+    class Action(models.TextChoices):
+        DELETE = "delete", _("delete")
+        MOVE = "move", _("move to a folder")
+
+    account = models.ForeignKey(
+        MailAccount, on_delete=models.CASCADE, related_name="retention_rules"
+    )
+    folder = models.CharField(_("folder"), max_length=1000, blank=True)  # "": anywhere
+    older_than_days = models.PositiveIntegerField(_("older than (days)"), null=True, blank=True)
+    larger_than_mb = models.PositiveIntegerField(_("larger than (MB)"), null=True, blank=True)
+    action = models.CharField(_("action"), max_length=16, choices=Action.choices)
+    target_folder = models.CharField(_("move to"), max_length=1000, blank=True)
+    enabled = models.BooleanField(_("on"), default=False)
+    previewed_at = models.DateTimeField(_("previewed"), null=True, blank=True)
+    last_run_at = models.DateTimeField(_("last run"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("made"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("retention rule")
+        verbose_name_plural = _("retention rules")
+        ordering = ["account", "pk"]
+
+    def __str__(self):
+        return f"{self.account_id}: {self.folder or '*'} {self.action}"
+
+
+class RetentionSettings(models.Model):
+    """An IMAP account's storage threshold: above it the account page offers "free space
+    now" and says what the rules would free."""
+
+    account = models.OneToOneField(
+        MailAccount, on_delete=models.CASCADE, related_name="retention_settings", primary_key=True
+    )
+    quota_threshold_percent = models.PositiveSmallIntegerField(
+        _("warn above (percent of the quota)"), default=90
+    )
+
+    class Meta:
+        verbose_name = _("retention settings")
+        verbose_name_plural = _("retention settings")
+
+    def __str__(self):
+        return str(self.account_id)
+
+
+class RetentionLogEntry(models.Model):
+    """The audit log of what retention rules did on an IMAP server: one row per message
+    deleted or moved, written before the command and updated with its outcome. Outlives
+    the account and the rule, as ServerDeletion does."""
+
+    class Outcome(models.TextChoices):
+        REQUESTED = "requested", _("requested")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    account = models.ForeignKey(MailAccount, on_delete=models.SET_NULL, null=True, related_name="+")
+    account_email = models.CharField(_("account"), max_length=254)
+    rule = models.ForeignKey(
+        RetentionRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    rule_text = models.CharField(_("rule"), max_length=500)
+    folder = models.CharField(_("folder"), max_length=1000)
+    uidvalidity = models.PositiveBigIntegerField(_("UIDVALIDITY"))
+    uid = models.PositiveBigIntegerField(_("UID"))
+    message_id = models.CharField(_("Message-ID"), max_length=MESSAGE_ID_LENGTH, blank=True)
+    subject = models.TextField(_("subject"), blank=True)
+    size = models.PositiveBigIntegerField(_("size"), default=0)
+    action = models.CharField(_("action"), max_length=16, choices=RetentionRule.Action.choices)
+    target_folder = models.CharField(_("moved to"), max_length=1000, blank=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=16, choices=Outcome.choices, default=Outcome.REQUESTED
+    )
+    requested_at = models.DateTimeField(_("when"))
+
+    class Meta:
+        verbose_name = _("retention log entry")
+        verbose_name_plural = _("retention log")
+        ordering = ["-requested_at", "-pk"]
+        indexes = [models.Index(fields=["account", "requested_at"], name="retention_log_when")]
+
+    def __str__(self):
+        return f"{self.account_email} {self.folder}/{self.uid} {self.action}"
+
+
+class Pop3Migration(models.Model):
+    """Moving a POP3 account to IMAP (issue 7): the IMAP server the user gave, checked,
+    and where the copy stands. The task copies every StoredMessage of the account with
+    APPEND, one Pop3MigrationItem per message, so a crash or a pause resumes where it was
+    and nothing is uploaded twice."""
+
+    class State(models.TextChoices):
+        RUNNING = "running", _("copying")
+        PAUSED = "paused", _("paused")
+        DONE = "done", _("done")
+        FAILED = "failed", _("stopped by an error")
+
+    account = models.OneToOneField(
+        MailAccount, on_delete=models.CASCADE, related_name="pop3_migration", primary_key=True
+    )
+    state = models.CharField(_("state"), max_length=16, choices=State.choices)
+    imap_host = models.CharField(_("IMAP server"), max_length=255)
+    imap_port = models.PositiveIntegerField(_("port"))
+    imap_security = models.CharField(_("security"), max_length=16)
+    imap_login = models.CharField(_("login"), max_length=255)
+    imap_password_encrypted = models.TextField(editable=False)
+    total = models.PositiveIntegerField(_("messages"), default=0)
+    copied = models.PositiveIntegerField(_("copied"), default=0)
+    already_there = models.PositiveIntegerField(_("already there"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    started_at = models.DateTimeField(_("started"))
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("move to IMAP")
+        verbose_name_plural = _("moves to IMAP")
+
+    def __str__(self):
+        return f"{self.account_id}: {self.state}"
+
+
+class Pop3MigrationItem(models.Model):
+    """One locally stored message of a move to IMAP, and what became of it."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("waiting")
+        COPIED = "copied", _("copied")
+        ALREADY_THERE = "already_there", _("already on the server")
+        FAILED = "failed", _("not copied")
+
+    migration = models.ForeignKey(Pop3Migration, on_delete=models.CASCADE, related_name="items")
+    stored = models.ForeignKey(StoredMessage, on_delete=models.CASCADE, related_name="+")
+    local_folder = models.CharField(_("local folder"), max_length=1000)
+    target_folder = models.CharField(_("IMAP folder"), max_length=1000)
+    state = models.CharField(
+        _("state"), max_length=16, choices=State.choices, default=State.PENDING
+    )
+    reason = models.TextField(_("reason"), blank=True)
+    target_uidvalidity = models.PositiveBigIntegerField(null=True, blank=True)
+    target_uid = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("message to move")
+        verbose_name_plural = _("messages to move")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["migration", "stored"], name="pop3_migration_item_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["migration", "state"], name="pop3_migration_item_state")]
+
+    def __str__(self):
+        return f"{self.migration_id}/{self.stored_id}: {self.state}"
