@@ -50,10 +50,12 @@ from .store import (
     FlagChanges,
     FolderInfo,
     FolderPage,
+    FolderSize,
     FolderSnapshot,
     FolderState,
     FolderStatus,
     IndexEntry,
+    MessageFacts,
     MessageSummary,
     MovedMessages,
     Quota,
@@ -73,6 +75,13 @@ SUMMARY_ITEMS = ["UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", "BODYSTRUCTURE",
 INDEX_HEADER_FIELDS = (
     "BODY.PEEK[HEADER.FIELDS (FROM TO CC SUBJECT DATE MESSAGE-ID IN-REPLY-TO REFERENCES)]"
 )
+FACTS_ITEMS = [
+    "UID",
+    "FLAGS",
+    "RFC822.SIZE",
+    "INTERNALDATE",
+    "BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE MESSAGE-ID)]",
+]
 INDEX_ITEMS = [*SUMMARY_ITEMS[:-1], INDEX_HEADER_FIELDS]
 MAX_INDEX_BATCH = 1000  # UIDs per messages_index call
 HTML_TEXT_FACTOR = 4  # an HTML part's first bytes are mostly markup: fetch this many times more
@@ -608,6 +617,74 @@ class ImapStore:
                     self._client.add_flags(chunk, ["\\Deleted"], silent=True)
                     self._client.uid_expunge(chunk)
         return present
+
+    # -- retention rules (issue 7) --
+
+    def retention_search(
+        self, folder: str, *, before: date | None, larger_than: int | None
+    ) -> tuple[int, list[int]]:
+        """UID SEARCH UNDELETED [BEFORE d] [LARGER n] on the EXAMINEd folder. BEFORE
+        compares the internal date (when the server received the message), not the Date:
+        header a sender can set to anything. UNDELETED leaves alone what another client
+        marked \\Deleted and has not expunged yet: that is its decision, not ours."""
+        if before is None and larger_than is None:
+            raise ValueError("a retention search needs a date or a size")
+        if larger_than is not None and larger_than < 0:
+            raise ValueError("larger_than must be >= 0")
+        criteria: list[Any] = ["UNDELETED"]
+        if before is not None:
+            criteria += ["BEFORE", before]
+        if larger_than is not None:
+            criteria += ["LARGER", larger_than]
+        with self._talking():
+            selected = self._select(folder, readonly=True)
+            found = self._client.search(criteria)
+        return _uidvalidity(selected), sorted(int(uid) for uid in found)
+
+    def messages_facts(
+        self, folder: str, uids: list[int], *, uidvalidity: int
+    ) -> list[MessageFacts]:
+        """UID FETCH of size, internal date and a few header fields (BODY.PEEK: nothing
+        is marked read), in chunks; in UID order."""
+        _check_uids(uids)
+        facts: list[MessageFacts] = []
+        with self._talking():
+            self._examined_checked(folder, uidvalidity)
+            for chunk in _chunked(sorted(set(uids))):
+                found = self._uid_fetch(list(chunk), FACTS_ITEMS)
+                for uid in sorted(found):
+                    data = found[uid]
+                    key = next((k for k in data if k.startswith(b"BODY[HEADER.FIELDS")), None)
+                    fields = _header_fields(data.get(key) or b"") if key else {}
+                    ids = _message_ids(fields.get("message-id"))
+                    facts.append(MessageFacts(_summary(data), ids[0] if ids else ""))
+        return facts
+
+    def folder_size(self, folder: str, *, largest: int = 10) -> FolderSize:
+        """UID FETCH 1:* (RFC822.SIZE) on the EXAMINEd folder: the sum and the biggest.
+        (STATUS SIZE, RFC 8438, would give the sum alone; the biggest need the FETCH.)"""
+        with self._talking():
+            selected = self._select(folder, readonly=True)
+            exists = _int(selected.get(b"EXISTS"))
+            sizes: dict[int, int] = {}
+            if exists:
+                imap = self._client._imap
+                typ, _ = imap.xatom("UID", "FETCH", "1:*", "(UID RFC822.SIZE)")
+                _, fetched = imap.response("FETCH")
+                if typ != "OK":
+                    raise ServerUnavailable("FETCH failed")
+                for data in parse_fetch_response(fetched, False, False).values():
+                    uid = data.get(b"UID")
+                    if isinstance(uid, int):
+                        sizes[uid] = _int(data.get(b"RFC822.SIZE"))
+        biggest = sorted(sizes.items(), key=lambda item: (-item[1], item[0]))[:largest]
+        return FolderSize(
+            name=folder,
+            uidvalidity=_uidvalidity(selected),
+            messages=len(sizes),
+            octets=sum(sizes.values()),
+            largest=biggest,
+        )
 
     def folder_status(self, folder: str) -> FolderStatus:
         _check_folder_name(folder)

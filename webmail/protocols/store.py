@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 
@@ -220,6 +220,25 @@ class Quota:
         return self.used_bytes / self.limit_bytes
 
 
+@dataclass(frozen=True)
+class MessageFacts:
+    """What a retention preview and its audit log tell of one message (issue 7)."""
+
+    summary: MessageSummary  # internal_date is what SEARCH BEFORE compares
+    message_id: str  # "" when it has none
+
+
+@dataclass(frozen=True)
+class FolderSize:
+    """A folder's messages and their total size (the sum of RFC822.SIZE)."""
+
+    name: str
+    uidvalidity: int
+    messages: int
+    octets: int
+    largest: list[tuple[int, int]] = field(default_factory=list)  # (uid, size), largest first
+
+
 class MailStore(Protocol):
     """Opened and closed by a context manager (see protocols.imap.imap_store)."""
 
@@ -298,3 +317,18 @@ class MailStore(Protocol):
     def quota(self, folder: str = "INBOX") -> Quota | None:
         """The storage quota that applies to `folder` (the most used one, if several do),
         or None when the store cannot tell or sets no storage limit."""
+
+    def retention_search(
+        self, folder: str, *, before: date | None, larger_than: int | None
+    ) -> tuple[int, list[int]]:
+        """The folder's UIDVALIDITY and the UIDs, ascending, of the messages received
+        (internal date) before `before` and/or larger than `larger_than` bytes, leaving
+        out those already marked \\Deleted (another client's pending deletions)."""
+
+    def messages_facts(
+        self, folder: str, uids: list[int], *, uidvalidity: int
+    ) -> list[MessageFacts]:
+        """Date, sender, subject, size and Message-ID of those `uids` the folder holds."""
+
+    def folder_size(self, folder: str, *, largest: int = 10) -> FolderSize:
+        """The folder's message count, total size and its `largest` biggest messages."""
