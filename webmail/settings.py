@@ -359,6 +359,9 @@ WATCH_MAX_CONNECTIONS = envint("WATCH_MAX_CONNECTIONS", 200)
 POP3_CLEANUP_HOUR = envint("POP3_CLEANUP_HOUR", 3)
 if not 0 <= POP3_CLEANUP_HOUR <= 23:
     raise ImproperlyConfigured("POP3_CLEANUP_HOUR must be an hour from 0 to 23")
+RETENTION_HOUR = envint("RETENTION_HOUR", 4)  # the daily run of IMAP retention rules
+if not 0 <= RETENTION_HOUR <= 23:
+    raise ImproperlyConfigured("RETENTION_HOUR must be an hour from 0 to 23")
 # Mail Postfach sends itself (the POP3 storage warning) goes out through this SMTP server.
 EMAIL_HOST = env("EMAIL_HOST", "localhost")
 EMAIL_PORT = envint("EMAIL_PORT", 25)
@@ -382,6 +385,10 @@ CELERY_BEAT_SCHEDULE = {
     "pop3-cleanups-daily": {
         "task": "webmail.tasks.pop3_cleanups_daily",
         "schedule": crontab(hour=POP3_CLEANUP_HOUR, minute=17),
+    },
+    "retention-runs-daily": {
+        "task": "webmail.tasks.retention_runs_daily",
+        "schedule": crontab(hour=RETENTION_HOUR, minute=37),
     },
 }
 

@@ -18,6 +18,7 @@ from webmail.services.pop3_policy import cleanup_soon_after_fetch
 from webmail.services.pop3_quota import pop3_storage_warn
 from webmail.services.prerender import bodies_prerender
 from webmail.services.reading import message_seen_store
+from webmail.services.retention import retention_accounts_scheduled, retention_run
 from webmail.services.sync import account_sync, account_sync_queue, accounts_due
 
 
@@ -75,6 +76,24 @@ def pop3_cleanups_daily() -> None:
     blob_store().temp_files_remove(older_than_seconds=TEMP_FILE_AGE)
     for account_id in pop3_accounts_to_clean():
         pop3_cleanup_task.delay(account_id)
+
+
+@shared_task(name="webmail.tasks.retention_run_task", ignore_result=True)
+def retention_run_task(account_id: int, confirmed_rule_ids: list[int] | None = None) -> None:
+    """Runs an IMAP account's retention rules (`confirmed_rule_ids`: those the user
+    confirmed after a preview, "free space now"). Outcomes are kept on the rules and in
+    the retention log; the next daily round is the retry."""
+    account = MailAccount.objects.filter(pk=account_id).first()
+    if account is None or account.protocol != MailAccount.Protocol.IMAP:
+        return
+    retention_run(account=account, confirmed=confirmed_rule_ids)
+
+
+@shared_task(name="webmail.tasks.retention_runs_daily", ignore_result=True)
+def retention_runs_daily() -> None:
+    """Beat, daily at RETENTION_HOUR: the rules of every IMAP account that has one on."""
+    for account_id in retention_accounts_scheduled():
+        retention_run_task.delay(account_id)
 
 
 @shared_task(name="webmail.tasks.bodies_prerender_task", ignore_result=True)

@@ -5,11 +5,13 @@ afterwards, seen by another connection."""
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from tests.dovecot import new_mail_user
 from tests.personas import account_for
 from tests.services.test_organise import subjects  # what another device sees in a folder
-from webmail import clock
+from webmail import clock, tasks
 from webmail.models import RetentionLogEntry, RetentionRule, RetentionSettings
 from webmail.services.retention import (
     MB,
@@ -200,3 +202,48 @@ def test_no_warning_below_the_threshold(alice, dovecot):
     RetentionSettings.objects.filter(account=account).update(quota_threshold_percent=60)
     status = retention_quota_status(account=account)
     assert not status.above and status.largest_folders == []
+
+
+def test_the_command_previews_then_runs_the_rules(account, mail_user, trash, capsys):
+    _rule(account, folder="Trash", older_than_days=30, previewed_at=None)
+
+    call_command("mailaccount", "retention", account.email, "--dry-run")
+    out = capsys.readouterr().out
+    assert "In Trash, delete messages older than 30 days (on)" in out
+    assert "ancient" in out and "fresh" not in out
+    assert "2 message(s) would be moved or deleted" in out
+    assert len(subjects(mail_user, "Trash")) == 4
+
+    call_command("mailaccount", "retention", str(account.pk))
+    assert "2 deleted" in capsys.readouterr().out
+    assert subjects(mail_user, "Trash") == ["almost", "fresh"]
+
+
+def test_the_command_fails_when_a_rule_cannot_run(account):
+    _rule(account, folder="Gone", older_than_days=1)
+    with pytest.raises(CommandError, match="Gone"):
+        call_command("mailaccount", "retention", account.email)
+
+
+def test_the_daily_round_queues_accounts_with_a_rule_on(account, bob, dovecot, monkeypatch):
+    other = account_for(bob, dovecot, new_mail_user(dovecot))
+    _rule(other, folder="Trash", older_than_days=30, enabled=False)
+    _rule(account, folder="Trash", older_than_days=30)
+    _rule(account, folder="Junk", older_than_days=14)
+    queued = []
+    monkeypatch.setattr(tasks.retention_run_task, "delay", lambda *args: queued.append(args))
+
+    tasks.retention_runs_daily()
+    assert queued == [(account.pk,)]
+
+    bob.is_active = False
+    bob.save()
+    _rule(other, folder="Junk", older_than_days=14)
+    tasks.retention_runs_daily()
+    assert queued == [(account.pk,), (account.pk,)]
+
+
+def test_the_task_runs_the_confirmed_rules(account, mail_user, trash):
+    rule = _rule(account, folder="Trash", older_than_days=30, previewed_at=None, enabled=False)
+    tasks.retention_run_task(account.pk, [rule.pk])
+    assert subjects(mail_user, "Trash") == ["almost", "fresh"]

@@ -1,4 +1,4 @@
-"""`manage.py mailaccount add|list|rotate-key|sync|fetch|cleanup|policy`: the account services
+"""`manage.py mailaccount add|list|rotate-key|sync|fetch|cleanup|retention|policy`: the account services
 for admins and scripts."""
 
 import argparse
@@ -19,6 +19,7 @@ from webmail.services.accounts import (
 from webmail.services.pop3_cleanup import pop3_cleanup
 from webmail.services.pop3_fetch import pop3_fetch
 from webmail.services.pop3_policy import pop3_cleanup_plan, pop3_policy_get, pop3_policy_set
+from webmail.services.retention import retention_plan, retention_run
 from webmail.services.sync import account_sync
 
 SECURITY = [choice for choice, _label in MailAccount.Security.choices]
@@ -99,6 +100,17 @@ class Command(BaseCommand):
             "--dry-run",
             action="store_true",
             help="list what the policy would delete and the space it frees; delete nothing",
+        )
+        retention = actions.add_parser(
+            "retention",
+            help="run an IMAP account's retention rules: move or delete old or large mail "
+            "on the server, and say what went",
+        )
+        retention.add_argument("account", help="the account's id or email address")
+        retention.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="list what the rules would move or delete and the space it frees; change nothing",
         )
         policy = actions.add_parser(
             "policy", help="show or set what a POP3 account keeps on its server"
@@ -247,6 +259,48 @@ class Command(BaseCommand):
             raise CommandError(f"Nothing deleted: {report.refused}")
         if report.error:
             raise CommandError(f"Cleanup failed: {report.error}")
+
+    def handle_retention(self, *, account, dry_run, **options):
+        """Like `cleanup`: the dry run is the preview of every rule (which also lets the
+        schedule run the enabled ones); without it, the enabled, previewed rules run."""
+        target = _account_find(account)
+        if target.protocol != MailAccount.Protocol.IMAP:
+            raise CommandError(f"{target.email} is a POP3 account; this is for IMAP accounts.")
+        if dry_run:
+            try:
+                plan = retention_plan(account=target)
+            except MailServerError as exc:
+                raise CommandError(f"Preview failed: {mail_account_error_message(exc)}") from exc
+            for rule_plan in plan.rules:
+                state = "on" if rule_plan.rule.enabled else "off"
+                self.stdout.write(f"{rule_plan.text} ({state})")
+                for item in rule_plan.messages:
+                    when = item.date.strftime("%Y-%m-%d") if item.date else "----------"
+                    self.stdout.write(
+                        f"  {when}  {item.size:>10}  {item.folder[:20]:<20}  "
+                        f"{item.sender[:30]:<30}  {item.subject[:60]}"
+                    )
+                if rule_plan.left:
+                    self.stdout.write(f"  and {rule_plan.left} more in later runs")
+                if rule_plan.error:
+                    self.stdout.write(f"  problem: {rule_plan.error}")
+            self.stdout.write(
+                f"{plan.count} message(s) would be moved or deleted; that would free "
+                f"{plan.octets} bytes. Nothing was changed (dry run)."
+            )
+            if any(rule_plan.error for rule_plan in plan.rules):
+                raise CommandError("Some rules cannot run.")
+            return
+        report = retention_run(account=target)
+        if report.already_running:
+            raise CommandError(f"A job of {target.email} is running already; try again later.")
+        self.stdout.write(
+            f"Ran the retention rules of {target.email} (account {target.pk}) in "
+            f"{report.seconds:.2f} s: {report.moved} moved, {report.deleted} deleted "
+            f"({report.octets} bytes), {report.left} left for the next run"
+        )
+        if report.errors:
+            raise CommandError("Retention failed: " + "; ".join(report.errors))
 
     def handle_policy(self, *, account, **options):
         target = _pop3_account_find(account)
