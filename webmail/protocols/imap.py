@@ -542,6 +542,25 @@ class ImapStore:
         uid = int(match.group(2))
         return uid if 0 < uid < 2**32 else None
 
+    def message_candidates(
+        self, folder: str, *, size: int, message_id: str = ""
+    ) -> tuple[int, list[int]]:
+        """UID SEARCH on the EXAMINEd folder for messages of exactly `size` octets
+        (RFC822.SIZE) and, with `message_id` (without its angle brackets), that Message-ID
+        header: what a copy that must not go up twice looks for first (a POP3 account's
+        move to IMAP). Returns the folder's UIDVALIDITY with the UIDs, ascending."""
+        if type(size) is not int or size < 1:
+            raise ValueError(f"size must be a positive number of octets: {size!r}")
+        if _FORBIDDEN_IN_NAMES.search(message_id) or len(message_id) > MAX_FOLDER_NAME:
+            raise ValueError("not a Message-ID")
+        criteria: list[Any] = ["LARGER", size - 1, "SMALLER", size + 1]
+        if message_id:
+            criteria += ["HEADER", "Message-ID", f"<{message_id}>"]
+        with self._talking():
+            selected = self._select(folder, readonly=True)
+            found = self._client.search(criteria)
+        return _uidvalidity(selected), sorted(int(uid) for uid in found)
+
     # -- organising (RFC 6851 MOVE, RFC 4315 UIDPLUS, RFC 6154 special use) --
 
     def messages_move(

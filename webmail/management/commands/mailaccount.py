@@ -1,4 +1,4 @@
-"""`manage.py mailaccount add|list|rotate-key|sync|fetch|cleanup|retention|policy`: the account services
+"""`manage.py mailaccount add|list|rotate-key|sync|fetch|cleanup|retention|migrate|policy`: the account services
 for admins and scripts."""
 
 import argparse
@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import MailAccount
-from webmail.models import Pop3Keep
+from webmail.models import Pop3Keep, Pop3Migration, Pop3MigrationItem
 from webmail.protocols.errors import MailServerError
 from webmail.services.accounts import (
     mail_account_add,
@@ -18,6 +18,7 @@ from webmail.services.accounts import (
 )
 from webmail.services.pop3_cleanup import pop3_cleanup
 from webmail.services.pop3_fetch import pop3_fetch
+from webmail.services.pop3_migration import pop3_migration_run, pop3_migration_start
 from webmail.services.pop3_policy import pop3_cleanup_plan, pop3_policy_get, pop3_policy_set
 from webmail.services.retention import retention_plan, retention_run
 from webmail.services.sync import account_sync
@@ -111,6 +112,21 @@ class Command(BaseCommand):
             "--dry-run",
             action="store_true",
             help="list what the rules would move or delete and the space it frees; change nothing",
+        )
+        migrate = actions.add_parser(
+            "migrate",
+            help="move a POP3 account to IMAP: copy its stored mail to the IMAP server, "
+            "then switch it over (resumes where a previous run stopped)",
+        )
+        migrate.add_argument("account", help="the account's id or email address")
+        migrate.add_argument("--imap-host", required=True)
+        migrate.add_argument("--imap-port", type=port, required=True)
+        migrate.add_argument("--security", choices=SECURITY, required=True)
+        migrate.add_argument("--login", help="IMAP login (default: the account's login)")
+        migrate.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the IMAP password from the first line of standard input (required)",
         )
         policy = actions.add_parser(
             "policy", help="show or set what a POP3 account keeps on its server"
@@ -301,6 +317,51 @@ class Command(BaseCommand):
         )
         if report.errors:
             raise CommandError("Retention failed: " + "; ".join(report.errors))
+
+    def handle_migrate(self, *, account, imap_host, imap_port, security, login, **options):
+        target = _pop3_account_find(account)
+        if not options["password_stdin"]:
+            raise CommandError("Give the IMAP password on standard input with --password-stdin.")
+        lines = sys.stdin.read().splitlines()
+        if not lines or not lines[0]:
+            raise CommandError("No password on standard input.")
+        try:
+            migration = pop3_migration_start(
+                account=target,
+                host=imap_host,
+                port=imap_port,
+                security=security,
+                login=login or target.incoming_login,
+                password=lines[0],
+            )
+        except MailServerError as exc:
+            raise CommandError(f"Not started: {mail_account_error_message(exc)}") from None
+        self.stdout.write(
+            f"Moving {target.email} (account {target.pk}) to IMAP on {imap_host}: "
+            f"{migration.total} messages"
+        )
+        done = -1
+        while migration.state == Pop3Migration.State.RUNNING:
+            before = done
+            migration = pop3_migration_run(account=target)
+            done = migration.copied + migration.already_there + migration.failed
+            self.stdout.write(f"{done} of {migration.total} messages done")
+            if done == before and migration.state == Pop3Migration.State.RUNNING:
+                raise CommandError(f"A job of {target.email} is running; try again later.")
+        self.stdout.write(
+            f"copied: {migration.copied}, already there: {migration.already_there}, "
+            f"failed: {migration.failed}"
+        )
+        failed = migration.items.filter(state=Pop3MigrationItem.State.FAILED)
+        for item in failed.select_related("stored__indexed").order_by("pk"):
+            subject = item.stored.indexed.subject if item.stored.indexed else ""
+            self.stdout.write(f"  not copied: {item.local_folder}: {subject!r}: {item.reason}")
+        if migration.state == Pop3Migration.State.FAILED:
+            raise CommandError(f"Stopped: {migration.error} Run the command again to resume.")
+        if migration.state == Pop3Migration.State.DONE:
+            self.stdout.write(f"{target.email} is an IMAP account now; local copies are kept.")
+        if migration.failed:
+            raise CommandError(f"{migration.failed} messages stay here only (see above).")
 
     def handle_policy(self, *, account, **options):
         target = _pop3_account_find(account)
