@@ -15,6 +15,7 @@ from webmail.views import (
     live,
     mailbox,
     message,
+    retention,
     search,
     settings,
     sync,
@@ -101,6 +102,41 @@ urlpatterns = [
         "settings/accounts/<int:account_id>/cleanup/start/",
         account_page.account_cleanup_start,
         name="account_cleanup_start",
+    ),
+    path(
+        "settings/accounts/<int:account_id>/retention/",
+        retention.retention_page,
+        name="retention_page",
+    ),
+    path(
+        "settings/accounts/<int:account_id>/retention/add/",
+        retention.retention_rule_add,
+        name="retention_rule_add",
+    ),
+    path(
+        "settings/accounts/<int:account_id>/retention/defaults/",
+        retention.retention_defaults_add,
+        name="retention_defaults_add",
+    ),
+    path(
+        "settings/accounts/<int:account_id>/retention/<int:rule_id>/",
+        retention.retention_rule_edit,
+        name="retention_rule_edit",
+    ),
+    path(
+        "settings/accounts/<int:account_id>/retention/<int:rule_id>/delete/",
+        retention.retention_rule_delete,
+        name="retention_rule_delete",
+    ),
+    path(
+        "settings/accounts/<int:account_id>/retention/preview/",
+        retention.retention_preview,
+        name="retention_preview",
+    ),
+    path(
+        "settings/accounts/<int:account_id>/retention/start/",
+        retention.retention_start,
+        name="retention_start",
     ),
     path(
         "settings/accounts/<int:account_id>/delete/",

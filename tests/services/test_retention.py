@@ -13,11 +13,13 @@ from tests.personas import account_for
 from tests.services.test_organise import subjects  # what another device sees in a folder
 from webmail import clock, tasks
 from webmail.models import RetentionLogEntry, RetentionRule, RetentionSettings
+from webmail.services.errors import ActionNotAllowed
 from webmail.services.retention import (
     MB,
     retention_defaults_offer,
     retention_plan,
     retention_quota_status,
+    retention_rule_save,
     retention_run,
     rule_text,
 )
@@ -247,3 +249,17 @@ def test_the_task_runs_the_confirmed_rules(account, mail_user, trash):
     rule = _rule(account, folder="Trash", older_than_days=30, previewed_at=None, enabled=False)
     tasks.retention_run_task(account.pk, [rule.pk])
     assert subjects(mail_user, "Trash") == ["almost", "fresh"]
+
+
+def test_a_changed_rule_waits_for_a_new_preview(account):
+    rule = _rule(account, folder="Trash", older_than_days=30)
+    same = {"folder": "Trash", "older_than_days": 30, "action": "delete"}
+    assert retention_rule_save(account=account, rule=rule, enabled=False, **same).previewed_at
+    changed = {**same, "older_than_days": 7}
+    assert (
+        retention_rule_save(account=account, rule=rule, enabled=True, **changed).previewed_at
+        is None
+    )
+    with pytest.raises(ActionNotAllowed):
+        retention_rule_save(account=account, enabled=True, folder="Trash", action="move",
+                            older_than_days=3, target_folder="Trash")  # fmt: skip

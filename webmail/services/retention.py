@@ -114,6 +114,43 @@ def retention_defaults_offer(*, account: MailAccount) -> list[RetentionRule]:
     ]
 
 
+RULE_FIELDS = ("folder", "older_than_days", "larger_than_mb", "action", "target_folder")
+
+
+def retention_rule_save(
+    *, account: MailAccount, rule: RetentionRule | None = None, enabled: bool, **values
+) -> RetentionRule:
+    """Adds a rule (`rule` None) or changes one. A rule whose criteria change must be
+    previewed again before the schedule runs it. Raises ActionNotAllowed for a rule that
+    cannot run."""
+    if rule is None:
+        rule = RetentionRule(account=account)
+    elif rule.account_id != account.pk:
+        raise ValueError("the rule is another account's")
+    before = tuple(getattr(rule, name) for name in RULE_FIELDS)
+    rule.folder = values.get("folder") or ""  # "": anywhere
+    rule.older_than_days = values.get("older_than_days") or None
+    rule.larger_than_mb = values.get("larger_than_mb") or None
+    rule.action = values["action"]
+    rule.target_folder = values.get("target_folder") or "" if rule.action == Action.MOVE else ""
+    retention_rule_check(rule)
+    if tuple(getattr(rule, name) for name in RULE_FIELDS) != before:
+        rule.previewed_at = None
+    rule.enabled = enabled
+    rule.save()
+    return rule
+
+
+def retention_defaults_save(*, account: MailAccount) -> list[RetentionRule]:
+    """Saves the suggested rules, on (the schedule runs them after their preview)."""
+    saved = []
+    for rule in retention_defaults_offer(account=account):
+        rule.enabled = True
+        rule.save()
+        saved.append(rule)
+    return saved
+
+
 # -- preview --------------------------------------------------------------------------------
 
 
