@@ -10,16 +10,20 @@ from celery import shared_task
 from django.conf import settings
 
 from accounts.models import MailAccount
+from webmail.models import Pop3Migration
 from webmail.services.compose import compose_areas_clean
 from webmail.services.local_store import blob_store
 from webmail.services.pop3_cleanup import pop3_accounts_to_clean, pop3_cleanup
 from webmail.services.pop3_fetch import TEMP_FILE_AGE, pop3_accounts_due, pop3_fetch
+from webmail.services.pop3_migration import pop3_migration_done_count, pop3_migration_run
 from webmail.services.pop3_policy import cleanup_soon_after_fetch
 from webmail.services.pop3_quota import pop3_storage_warn
 from webmail.services.prerender import bodies_prerender
 from webmail.services.reading import message_seen_store
 from webmail.services.retention import retention_accounts_scheduled, retention_run
 from webmail.services.sync import account_sync, account_sync_queue, accounts_due
+
+MIGRATION_WAIT = 30  # seconds before a move to IMAP tries again while a fetch holds the account
 
 
 @shared_task(name="webmail.tasks.account_sync_task", ignore_result=True)
@@ -94,6 +98,21 @@ def retention_runs_daily() -> None:
     """Beat, daily at RETENTION_HOUR: the rules of every IMAP account that has one on."""
     for account_id in retention_accounts_scheduled():
         retention_run_task.delay(account_id)
+
+
+@shared_task(name="webmail.tasks.pop3_migration_task", ignore_result=True)
+def pop3_migration_task(account_id: int) -> None:
+    """Copies a batch of a POP3 account's stored mail to its new IMAP server and queues
+    itself again while the move runs; a pause stops it, resume queues it anew. While
+    another job holds the account (a POP3 fetch), it tries again a little later."""
+    account = MailAccount.objects.filter(pk=account_id).first()
+    if account is None:
+        return
+    before = pop3_migration_done_count(account=account)
+    migration = pop3_migration_run(account=account)
+    if migration.state == Pop3Migration.State.RUNNING:
+        waited = pop3_migration_done_count(account=account) == before
+        pop3_migration_task.apply_async([account_id], countdown=MIGRATION_WAIT if waited else 0)
 
 
 @shared_task(name="webmail.tasks.bodies_prerender_task", ignore_result=True)

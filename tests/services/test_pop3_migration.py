@@ -26,6 +26,7 @@ from webmail.protocols.errors import AuthenticationFailed
 from webmail.services import pop3_migration as migrating
 from webmail.services.local_mail import LocalStore
 from webmail.services.local_store import blob_store
+from webmail.services.locks import job_lock
 from webmail.services.pop3_fetch import pop3_fetch
 from webmail.services.pop3_migration import (
     pop3_migration_pause,
@@ -33,6 +34,7 @@ from webmail.services.pop3_migration import (
     pop3_migration_run,
     pop3_migration_start,
 )
+from webmail.tasks import MIGRATION_WAIT, pop3_migration_task
 
 
 @pytest.fixture(autouse=True)
@@ -283,6 +285,48 @@ def test_the_command_moves_an_account_and_prints_the_summary(alice, dovecot, mon
     )
     text = out.getvalue()
     assert "copied: 2" in text
+    account.refresh_from_db()
+    assert account.protocol == "imap"
+    assert len(on_server(target, ["INBOX"])) == 2
+
+
+def test_mail_fetched_or_moved_here_during_the_move_goes_where_it_is_now(alice, dovecot):
+    raws = [message("Alt 1"), message("Alt 2")]
+    account = fetched_account(alice, dovecot, raws)
+    target = new_mail_user(dovecot, "imap")
+    start(account, dovecot, target)
+    local = LocalStore(account)
+    local.messages_move("INBOX", local_uids(account, "INBOX")[:1], "Archive", uidvalidity=1)
+    source = MailAccount.objects.get(pk=account.pk).incoming_login
+    late = message("Neu")
+    dovecot.append(source, "INBOX", late)
+    assert pop3_fetch(account=account).new == 1
+
+    migration = pop3_migration_run(account=account)
+
+    assert (migration.state, migration.total, migration.copied) == ("done", 3, 3)
+    found = on_server(target, ["INBOX", "Archive"])
+    by_folder = Counter(folder for _digest, folder, *_ in found)
+    assert by_folder == {"INBOX": 2, "Archive": 1}
+    assert hashlib.sha256(late).hexdigest() in {digest for digest, *_ in found}
+
+
+def test_the_task_copies_and_waits_while_a_fetch_holds_the_account(alice, dovecot, monkeypatch):
+    account = fetched_account(alice, dovecot, [message("Eins"), message("Zwei")])
+    target = new_mail_user(dovecot, "imap")
+    start(account, dovecot, target)
+    queued = []
+    monkeypatch.setattr(
+        pop3_migration_task, "apply_async", lambda args, countdown: queued.append(countdown)
+    )
+
+    with job_lock(f"account-sync:{account.pk}", timeout=60):
+        pop3_migration_task(account.pk)
+    assert queued == [MIGRATION_WAIT]  # nothing done: tries again later
+    assert len(on_server(target, ["INBOX"])) == 0
+
+    pop3_migration_task(account.pk)
+    assert queued == [MIGRATION_WAIT]  # done in one batch: not queued again
     account.refresh_from_db()
     assert account.protocol == "imap"
     assert len(on_server(target, ["INBOX"])) == 2

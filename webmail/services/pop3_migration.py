@@ -105,9 +105,8 @@ def pop3_migration_start(
     server = _server_settings(
         host=host, port=port, security=security, login=login, password=password
     )
-    folders = list(IndexedFolder.objects.filter(account=account).order_by("name"))
     with imap_store(server) as store:
-        targets = _targets_prepare(store, folders)
+        targets = _targets_prepare(store, account)
     with transaction.atomic():
         values = {
             "state": Pop3Migration.State.RUNNING,
@@ -128,33 +127,41 @@ def pop3_migration_start(
         migration.items.filter(state=Pop3MigrationItem.State.FAILED).update(
             state=Pop3MigrationItem.State.PENDING, reason=""
         )
-        stored = StoredMessage.objects.filter(
-            account=account, indexed__isnull=False
-        ).select_related("indexed__folder")
-        Pop3MigrationItem.objects.bulk_create(
-            [
-                Pop3MigrationItem(
-                    migration=migration,
-                    stored=message,
-                    local_folder=message.indexed.folder.name,
-                    target_folder=targets[message.indexed.folder.name],
-                )
-                for message in stored.iterator(chunk_size=2000)
-            ],
-            batch_size=1000,
-            ignore_conflicts=True,
-        )
-        for local, target in targets.items():
-            migration.items.filter(
-                state=Pop3MigrationItem.State.PENDING, local_folder=local
-            ).exclude(target_folder=target).update(target_folder=target)
+        _items_add(migration, targets)
         _counters_refresh(migration)
     log.info("account %s: move to IMAP started, %d messages", account.pk, migration.total)
     return migration
 
 
-def _targets_prepare(store: ImapStore, folders: list[IndexedFolder]) -> dict[str, str]:
+def _items_add(migration: Pop3Migration, targets: dict[str, str]) -> int:
+    """An item for every stored message of the account with an index row that has none
+    yet: all of them at the start, mail fetched meanwhile at the end."""
+    stored = (
+        StoredMessage.objects.filter(account_id=migration.account_id, indexed__isnull=False)
+        .exclude(pk__in=migration.items.values("stored_id"))
+        .select_related("indexed__folder")
+    )
+    known = migration.items.count()
+    Pop3MigrationItem.objects.bulk_create(
+        [
+            Pop3MigrationItem(
+                migration=migration,
+                stored=message,
+                local_folder=message.indexed.folder.name,
+                target_folder=targets[message.indexed.folder.name],
+            )
+            for message in stored.iterator(chunk_size=2000)
+        ],
+        batch_size=1000,
+        ignore_conflicts=True,
+    )
+    _counters_refresh(migration)
+    return migration.total - known
+
+
+def _targets_prepare(store: ImapStore, account: MailAccount) -> dict[str, str]:
     """Local folder name -> the server's folder for it, created where missing."""
+    folders = IndexedFolder.objects.filter(account=account).order_by("name")
     existing = store.folders()
     delimiter = next((f.delimiter for f in existing if f.delimiter), LOCAL_DELIMITER)
     names = {f.name for f in existing}
@@ -217,9 +224,24 @@ def pop3_migration_resume(*, account: MailAccount) -> bool:
     )
 
 
-def pop3_migration_pending(*, account: MailAccount) -> bool:
-    """Whether a run has work to do: the migration is running."""
-    return Pop3Migration.objects.filter(account=account, state=Pop3Migration.State.RUNNING).exists()
+def pop3_migration_done_count(*, account: MailAccount) -> int:
+    """Messages the move has dealt with so far (copied, found there, refused)."""
+    found = Pop3Migration.objects.filter(account=account).first()
+    return found.copied + found.already_there + found.failed if found else 0
+
+
+def pop3_migration_queue(*, account: MailAccount) -> None:
+    """Queues the copying task once the current transaction commits (by name: services
+    never import tasks)."""
+    from webmail.celery import app
+
+    def send() -> None:
+        try:
+            app.send_task("webmail.tasks.pop3_migration_task", args=[account.pk])
+        except Exception:  # a broker that is down must not break the page that asked
+            log.exception("account %s: move to IMAP not queued", account.pk)
+
+    transaction.on_commit(send)
 
 
 def pop3_migration_run(
@@ -237,7 +259,13 @@ def pop3_migration_run(
             return migration
         try:
             with imap_store(_migration_settings(migration)) as store:
-                _Copy(migration, store, lock, progress).run(budget)
+                targets = _targets_prepare(store, account)
+                copy = _Copy(migration, store, lock, progress, targets)
+                # Then mail fetched since the start (no fetch runs while we hold the
+                # lock, so nothing comes between the last of these and the switch).
+                while copy.run(budget) and not _pending(migration).exists():
+                    if not _items_add(migration, targets):
+                        break
         except LockLost:
             log.warning("account %s: move to IMAP lost its lock; stopped", account.pk)
         except MailServerError as exc:
@@ -257,26 +285,31 @@ def _pending(migration: Pop3Migration):
 
 
 class _Copy:
-    def __init__(self, migration, store: ImapStore, lock, progress) -> None:
+    def __init__(self, migration, store: ImapStore, lock, progress, targets) -> None:
         self.migration = migration
+        self.targets = targets
+        self.done = 0
         self.store = store
         self.lock = lock
         self.progress = progress
         self.blobs = blob_store()
 
-    def run(self, budget: int) -> None:
-        items = _pending(self.migration).select_related("stored__indexed").order_by("pk")
-        for item in items[:budget]:
+    def run(self, budget: int) -> bool:
+        """Copies pending items while the budget lasts; False once paused or spent."""
+        items = _pending(self.migration).select_related("stored__indexed__folder").order_by("pk")
+        for item in items[: budget - self.done]:
             still_running = Pop3Migration.objects.filter(
                 pk=self.migration.pk, state=Pop3Migration.State.RUNNING
             ).exists()
             if not still_running:
-                return  # paused: stop between messages
+                return False  # paused: stop between messages
             self.lock.refresh()
             self._item(item)
+            self.done += 1
             if self.progress is not None:
                 self.migration.refresh_from_db()
                 self.progress(self.migration)
+        return self.done < budget
 
     def _item(self, item: Pop3MigrationItem) -> None:
         indexed = item.stored.indexed
@@ -285,6 +318,9 @@ class _Copy:
                 item.delete()
                 Pop3Migration.objects.filter(pk=self.migration.pk).update(total=F("total") - 1)
             return
+        # Where the message is now: the user may have moved it here since the start.
+        item.local_folder = indexed.folder.name
+        item.target_folder = self.targets.get(item.local_folder, item.target_folder)
         with self.blobs.open(item.stored.digest) as file:
             # The bytes as they reach the server: imaplib sends CRLF line ends, and sizes
             # and digests must be compared on what the server holds.
@@ -318,7 +354,12 @@ class _Copy:
             item.state, item.reason = state, reason
             item.target_uidvalidity = uidvalidity if uid is not None else None
             item.target_uid = uid
-            item.save(update_fields=["state", "reason", "target_uidvalidity", "target_uid"])
+            item.save(
+                update_fields=[
+                    *("state", "reason", "local_folder", "target_folder"),
+                    *("target_uidvalidity", "target_uid"),
+                ]
+            )
             Pop3Migration.objects.filter(pk=self.migration.pk).update(**{counter: F(counter) + 1})
 
     def _find(self, folder: str, raw: bytes, message_id: str) -> tuple[int | None, int | None]:
