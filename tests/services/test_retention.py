@@ -2,6 +2,7 @@
 with messages of many dates (APPEND internal dates) and sizes; what the server holds
 afterwards, seen by another connection."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,8 @@ from tests.dovecot import new_mail_user
 from tests.personas import account_for
 from tests.services.test_organise import subjects  # what another device sees in a folder
 from webmail import clock, tasks
-from webmail.models import RetentionLogEntry, RetentionRule, RetentionSettings
+from webmail.models import IndexedMessage, RetentionLogEntry, RetentionRule, RetentionSettings
+from webmail.services import retention
 from webmail.services.errors import ActionNotAllowed
 from webmail.services.retention import (
     MB,
@@ -23,6 +25,7 @@ from webmail.services.retention import (
     retention_run,
     rule_text,
 )
+from webmail.services.sync import account_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -263,3 +266,44 @@ def test_a_changed_rule_waits_for_a_new_preview(account):
     with pytest.raises(ActionNotAllowed):
         retention_rule_save(account=account, enabled=True, folder="Trash", action="move",
                             older_than_days=3, target_folder="Trash")  # fmt: skip
+
+
+def test_the_local_index_follows_at_once(account, mail_user, trash):
+    mail_user.create_folder("Newsletters")
+    mail_user.append_many("Newsletters", [_aged("may", 200), _aged("july", 10)])
+    assert account_sync(account).complete
+    _rule(account, folder="Trash", older_than_days=30)
+    _rule(account, folder="Newsletters", older_than_days=90, action="move",
+          target_folder="Archive")  # fmt: skip
+
+    assert retention_run(account=account).ok
+
+    def indexed(folder):
+        rows = IndexedMessage.objects.filter(folder__account=account, folder__name=folder)
+        return sorted(rows.values_list("subject", flat=True))
+
+    assert indexed("Trash") == ["almost", "fresh"]
+    assert indexed("Newsletters") == ["july"]
+    assert indexed("Archive") == ["may"]
+
+
+def test_a_folder_whose_uidvalidity_changed_is_left_alone(account, mail_user, trash, monkeypatch):
+    """The UIDs came from another UIDVALIDITY (the folder was made again meanwhile): they
+    may name other messages now, so nothing is touched and the audit rows say failed."""
+    real_plan = retention._rule_plan
+
+    def stale_plan(store, rule):
+        plan = real_plan(store, rule)
+        plan.messages = [replace(m, uidvalidity=m.uidvalidity + 1) for m in plan.messages]
+        return plan
+
+    monkeypatch.setattr(retention, "_rule_plan", stale_plan)
+    rule = _rule(account, folder="Trash", older_than_days=30)
+
+    report = retention_run(account=account)
+
+    assert not report.ok and report.deleted == 0 and report.failed == 2
+    assert subjects(mail_user, "Trash") == ["almost", "ancient", "fresh", "old"]
+    assert set(RetentionLogEntry.objects.values_list("outcome", flat=True)) == {"failed"}
+    rule.refresh_from_db()
+    assert "changed on the server" in rule.last_error
