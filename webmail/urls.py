@@ -15,6 +15,7 @@ from webmail.views import (
     live,
     mailbox,
     message,
+    pop3_migration,
     retention,
     search,
     settings,
@@ -102,6 +103,21 @@ urlpatterns = [
         "settings/accounts/<int:account_id>/cleanup/start/",
         account_page.account_cleanup_start,
         name="account_cleanup_start",
+    ),
+    path(
+        "settings/accounts/<int:account_id>/move-to-imap/",
+        pop3_migration.pop3_migration_page,
+        name="pop3_migration_page",
+    ),
+    path(
+        "settings/accounts/<int:account_id>/move-to-imap/pause/",
+        pop3_migration.pop3_migration_pause_view,
+        name="pop3_migration_pause",
+    ),
+    path(
+        "settings/accounts/<int:account_id>/move-to-imap/resume/",
+        pop3_migration.pop3_migration_resume_view,
+        name="pop3_migration_resume",
     ),
     path(
         "settings/accounts/<int:account_id>/retention/",

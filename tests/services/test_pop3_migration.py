@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import UTC
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from accounts.models import MailAccount
 from tests.dovecot import new_mail_user
@@ -330,3 +330,23 @@ def test_the_task_copies_and_waits_while_a_fetch_holds_the_account(alice, doveco
     account.refresh_from_db()
     assert account.protocol == "imap"
     assert len(on_server(target, ["INBOX"])) == 2
+
+
+def test_the_command_lists_refused_messages_and_fails(alice, dovecot, monkeypatch):
+    big = message("Zu groß", (b"z" * 76 + b"\r\n") * 3000)
+    account = fetched_account(alice, dovecot, [message("A"), big])
+    target = new_mail_user(dovecot, "imap", quota="100K")
+    monkeypatch.setattr("sys.stdin", io.StringIO(target.password + "\n"))
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="1 messages stay here only"):
+        call_command(
+            "mailaccount",
+            "migrate",
+            str(account.pk),
+            *("--imap-host", dovecot.host, "--imap-port", str(dovecot.imap_port)),
+            *("--security", "none", "--login", target.name, "--password-stdin"),
+            stdout=out,
+        )
+    text = out.getvalue()
+    assert "copied: 1, already there: 0, failed: 1" in text
+    assert "not copied: INBOX: 'Zu groß': The mailbox on the IMAP server is full" in text

@@ -22,10 +22,13 @@ IMAP server the user names, with APPEND, and then the account becomes an IMAP ac
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
 
 from django.conf import settings
 from django.db import transaction
@@ -53,6 +56,7 @@ from .sync import LOCK_SECONDS, account_sync_queue
 log = logging.getLogger(__name__)
 
 BUDGET = 200  # messages per pop3_migration_run; the task queues itself again for more
+HEADER_BYTES = 64 * 1024  # read for a refused message's subject
 MAX_DIGEST_CANDIDATES = 20  # same-size messages fetched to compare bytes, at most
 LOCAL_DELIMITER = "/"
 ROLES = ("\\Sent", "\\Drafts", "\\Trash", "\\Archive")
@@ -228,6 +232,35 @@ def pop3_migration_done_count(*, account: MailAccount) -> int:
     """Messages the move has dealt with so far (copied, found there, refused)."""
     found = Pop3Migration.objects.filter(account=account).first()
     return found.copied + found.already_there + found.failed if found else 0
+
+
+@dataclass(frozen=True)
+class FailedMessage:
+    folder: str
+    subject: str
+    size: int
+    reason: str
+
+
+def pop3_migration_failed(*, migration: Pop3Migration, limit: int) -> list[FailedMessage]:
+    """The messages the server refused, oldest first: subject from the stored bytes'
+    headers (after the switch the local index is gone, the bytes stay)."""
+    items = migration.items.filter(state=Pop3MigrationItem.State.FAILED).select_related("stored")
+    blobs = blob_store()
+    found = []
+    for item in items.order_by("pk")[:limit]:
+        try:
+            with blobs.open(item.stored.digest) as file:
+                head = file.read(HEADER_BYTES)
+        except OSError:
+            head = b""
+        headers = BytesHeaderParser(policy=email.policy.default).parsebytes(head)
+        try:
+            subject = str(headers.get("Subject", ""))
+        except (ValueError, TypeError):  # a header the parser cannot decode
+            subject = ""
+        found.append(FailedMessage(item.local_folder, subject, item.stored.size, item.reason))
+    return found
 
 
 def pop3_migration_queue(*, account: MailAccount) -> None:

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import MailAccount
-from webmail.models import Pop3Keep, Pop3Migration, Pop3MigrationItem
+from webmail.models import Pop3Keep, Pop3Migration
 from webmail.protocols.errors import MailServerError
 from webmail.services.accounts import (
     mail_account_add,
@@ -18,7 +18,11 @@ from webmail.services.accounts import (
 )
 from webmail.services.pop3_cleanup import pop3_cleanup
 from webmail.services.pop3_fetch import pop3_fetch
-from webmail.services.pop3_migration import pop3_migration_run, pop3_migration_start
+from webmail.services.pop3_migration import (
+    pop3_migration_failed,
+    pop3_migration_run,
+    pop3_migration_start,
+)
 from webmail.services.pop3_policy import pop3_cleanup_plan, pop3_policy_get, pop3_policy_set
 from webmail.services.retention import retention_plan, retention_run
 from webmail.services.sync import account_sync
@@ -352,10 +356,8 @@ class Command(BaseCommand):
             f"copied: {migration.copied}, already there: {migration.already_there}, "
             f"failed: {migration.failed}"
         )
-        failed = migration.items.filter(state=Pop3MigrationItem.State.FAILED)
-        for item in failed.select_related("stored__indexed").order_by("pk"):
-            subject = item.stored.indexed.subject if item.stored.indexed else ""
-            self.stdout.write(f"  not copied: {item.local_folder}: {subject!r}: {item.reason}")
+        for row in pop3_migration_failed(migration=migration, limit=migration.failed):
+            self.stdout.write(f"  not copied: {row.folder}: {row.subject!r}: {row.reason}")
         if migration.state == Pop3Migration.State.FAILED:
             raise CommandError(f"Stopped: {migration.error} Run the command again to resume.")
         if migration.state == Pop3Migration.State.DONE:
