@@ -120,6 +120,11 @@ urlpatterns = [
         name="pop3_migration_resume",
     ),
     path(
+        "settings/accounts/<int:account_id>/move-to-imap/remove-local/",
+        pop3_migration.pop3_migration_local_remove_view,
+        name="pop3_migration_local_remove",
+    ),
+    path(
         "settings/accounts/<int:account_id>/retention/",
         retention.retention_page,
         name="retention_page",

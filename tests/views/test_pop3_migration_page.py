@@ -10,7 +10,8 @@ from tests.dovecot import new_mail_user
 from tests.personas import account_offline, pop3_account_for
 from tests.pop3_helpers import message
 from tests.views import test_message_fast_open
-from webmail.models import Pop3Migration
+from webmail.models import Pop3Migration, StoredMessage
+from webmail.services.local_store import blob_store
 from webmail.services.pop3_fetch import pop3_fetch
 from webmail.tasks import pop3_migration_task
 
@@ -68,6 +69,7 @@ def test_bob_cannot_see_or_start_alices_move(alice, bob_client):
     assert bob_client.get(url(account)).status_code == 404
     assert bob_client.post(url(account), {"host": "x"}).status_code == 404
     assert bob_client.post(url(account) + "pause/").status_code == 404
+    assert bob_client.post(url(account) + "remove-local/").status_code == 404
 
 
 def test_an_imap_account_has_no_move(alice, alice_client):
@@ -119,3 +121,31 @@ def test_it_starts_shows_progress_pauses_resumes_and_ends_with_the_summary(
     account.refresh_from_db()
     assert account.protocol == "imap"
     assert url(account) in alice_client.get(f"/settings/accounts/{account.pk}/").content.decode()
+
+
+def test_after_the_move_the_local_copies_on_the_server_can_be_removed_the_refused_stay(
+    alice, alice_client, dovecot, django_capture_on_commit_callbacks
+):
+    big = message("Groß", (b"z" * 76 + b"\r\n") * 3000)
+    account = pop3_account(alice, dovecot, message("Eins"), big)
+    target = new_mail_user(dovecot, "imap", quota="100K")
+    alice_client.post(url(account), form_data(dovecot, target))
+    pop3_migration_task(account.pk)
+    page = alice_client.get(url(account)).content.decode()
+    assert "Remove the local copy of 1 message now on the IMAP server" in page
+    store = blob_store()
+    copied = StoredMessage.objects.exclude(size=len(big)).get(account=account)
+    refused = StoredMessage.objects.get(account=account, size=len(big))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(url(account) + "remove-local/", follow=True)
+
+    assert "The local copy of 1 message was removed." in response.content.decode()
+    assert list(StoredMessage.objects.filter(account=account)) == [refused]
+    with store.open(refused.digest) as file:
+        assert file.read() == big
+    with pytest.raises(FileNotFoundError):
+        store.open(copied.digest)
+    page = alice_client.get(url(account)).content.decode()
+    assert "Remove the local" not in page
+    assert "Groß" in page  # the refused one is still listed

@@ -38,7 +38,13 @@ from django.utils.translation import gettext as _
 from accounts.crypto import secret_decrypt, secret_encrypt
 from accounts.models import MailAccount
 from webmail import clock
-from webmail.models import IndexedFolder, Pop3Migration, Pop3MigrationItem, StoredMessage
+from webmail.models import (
+    IndexedFolder,
+    Pop3Migration,
+    Pop3MigrationItem,
+    Pop3Uidl,
+    StoredMessage,
+)
 from webmail.protocols.errors import (
     ActionRefused,
     FolderNotFound,
@@ -47,6 +53,7 @@ from webmail.protocols.errors import (
 )
 from webmail.protocols.imap import ImapStore, imap_store
 
+from .accounts import blobs_unreferenced_remove
 from .errors import error_message
 from .local_store import blob_store
 from .locks import LockLost, job_lock
@@ -261,6 +268,29 @@ def pop3_migration_failed(*, migration: Pop3Migration, limit: int) -> list[Faile
             subject = ""
         found.append(FailedMessage(item.local_folder, subject, item.stored.size, item.reason))
     return found
+
+
+def pop3_migration_local_copies_remove(*, account: MailAccount) -> int:
+    """After a finished move: removes the copies kept here of the messages that are on the
+    IMAP server now (copied or found there): their StoredMessage rows, POP3 ledger rows and
+    blobs. Messages the server refused stay. Returns how many went."""
+    done = Pop3Migration.objects.filter(account=account, state=Pop3Migration.State.DONE)
+    if not done.exists():
+        raise MigrationNotPossible(_("The local copies stay until the move to IMAP is done."))
+    on_server = Pop3MigrationItem.objects.filter(
+        migration__account=account,
+        state__in=[Pop3MigrationItem.State.COPIED, Pop3MigrationItem.State.ALREADY_THERE],
+    ).values("stored_id")
+    with transaction.atomic():
+        rows = StoredMessage.objects.filter(account=account, pk__in=on_server)
+        digests = set(rows.values_list("digest", flat=True))
+        # A ledger row protects its stored message; the POP3 server is not ours any more.
+        Pop3Uidl.objects.filter(account=account, stored__in=rows).delete()
+        removed = len(digests)
+        rows.delete()
+        transaction.on_commit(lambda: blobs_unreferenced_remove(digests=digests))
+    log.info("account %s: %d local copies removed after the move to IMAP", account.pk, removed)
+    return removed
 
 
 def pop3_migration_queue(*, account: MailAccount) -> None:

@@ -10,16 +10,17 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import MailAccount
 from accounts.providers import provider_for
-from webmail.models import Pop3Migration
+from webmail.models import Pop3Migration, Pop3MigrationItem
 from webmail.protocols.errors import MailServerError
 from webmail.services.accounts import mail_account_error_message
 from webmail.services.pop3_migration import (
     pop3_migration_failed,
+    pop3_migration_local_copies_remove,
     pop3_migration_pause,
     pop3_migration_queue,
     pop3_migration_resume,
@@ -110,11 +111,38 @@ def _render(request, account, migration, form):
             "form": form,
             "done": done,
             "failed": failed,
+            "removable": _removable(migration),
         },
     )
     if migration is not None and migration.state == Pop3Migration.State.RUNNING:
         response["Refresh"] = str(REFRESH_SECONDS)
     return response
+
+
+def _removable(migration: Pop3Migration | None) -> int:
+    """Local copies of messages now on the IMAP server, once the move is done."""
+    if migration is None or migration.state != Pop3Migration.State.DONE:
+        return 0
+    on_server = [Pop3MigrationItem.State.COPIED, Pop3MigrationItem.State.ALREADY_THERE]
+    return migration.items.filter(state__in=on_server).count()
+
+
+@login_required
+@require_POST
+def pop3_migration_local_remove_view(request, account_id: int):
+    account = account_for_user(request, account_id)
+    if _removable(_migration(account)):
+        removed = pop3_migration_local_copies_remove(account=account)
+        messages.success(
+            request,
+            ngettext(
+                "The local copy of %(count)d message was removed.",
+                "The local copies of %(count)d messages were removed.",
+                removed,
+            )
+            % {"count": removed},
+        )
+    return redirect("pop3_migration_page", account_id=account.pk)
 
 
 @login_required
