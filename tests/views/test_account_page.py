@@ -11,11 +11,19 @@ import pytest
 from django.template.defaultfilters import filesizeformat
 from django.utils import translation
 
+from tests.dovecot import new_mail_user
 from tests.personas import account_for, pop3_account_for
 from tests.pop3_helpers import message, server_subjects
 from tests.views import test_message_fast_open
 from webmail import clock
-from webmail.models import Pop3Keep, Pop3Policy, Pop3Uidl, ServerDeletion, StoredMessage
+from webmail.models import (
+    Pop3Keep,
+    Pop3Policy,
+    Pop3Uidl,
+    RetentionSettings,
+    ServerDeletion,
+    StoredMessage,
+)
 from webmail.services.pop3_fetch import pop3_fetch
 from webmail.services.pop3_policy import pop3_policy_set
 from webmail.tasks import pop3_cleanup_task
@@ -381,3 +389,22 @@ def test_a_german_reader_sees_the_page_in_german(alice, alice_client, dovecot, m
     assert "Auf dem Server liegt 1 Nachricht" in page
     assert "Kopien auf dem Server" in page and "Jetzt aufräumen" in page
     assert "Nichts aufzuräumen: Die Regel behält vorerst jede Kopie auf dem Server." in preview
+
+
+def test_an_imap_account_page_shows_the_usage_the_mail_pages_read_and_the_threshold(
+    alice, alice_client, dovecot
+):
+    user = new_mail_user(dovecot, "quota", quota="100K")
+    user.fill(92)
+    account = account_for(alice, dovecot, user)
+    before = text(alice_client.get(f"/settings/accounts/{account.pk}/"))
+    assert "once a mail page has read it" in before  # no connection from this page
+
+    alice_client.get(f"/mail/{account.pk}/")  # the mail page reads the quota
+    page = text(alice_client.get(f"/settings/accounts/{account.pk}/"))
+
+    assert "92.0 KB of 100.0 KB used (92%)" in page
+    assert "The server mailbox is above 90% of its storage" in page
+    RetentionSettings.objects.create(account=account, quota_threshold_percent=95)
+    calmer = text(alice_client.get(f"/settings/accounts/{account.pk}/"))
+    assert "92%" in calmer and "is above" not in calmer

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST, require_safe
 from accounts.models import MailAccount
 from webmail.forms import CleanupConfirmForm, Pop3PolicyForm
 from webmail.models import ServerDeletion
-from webmail.selectors import sync_status
+from webmail.selectors import quota_usage_cached, sync_status
 from webmail.services.pop3_policy import (
     CleanupPlan,
     pop3_cleanup_plan,
@@ -29,6 +29,7 @@ from webmail.services.pop3_policy import (
     pop3_policy_set,
 )
 from webmail.services.pop3_storage import pop3_storage_status
+from webmail.services.retention import retention_threshold
 from webmail.services.sync import account_sync_queue
 from webmail.tasks import pop3_cleanup_task
 
@@ -192,5 +193,15 @@ def _detail_render(request, account: MailAccount, form: Pop3PolicyForm | None):
             storage=pop3_storage_status(account=account),
             deletions=deletions[:DELETION_LOG_ROWS],
             deletions_count=deletions.count(),
+        )
+    else:
+        # IMAP: the usage the mail pages last read (no connection here), and whether it
+        # passed the threshold the retention rules' page acts on.
+        quota = quota_usage_cached(account=account)
+        threshold = retention_threshold(account=account)
+        context.update(
+            quota=quota,
+            retention_threshold=threshold,
+            above_threshold=quota is not None and quota.percent >= threshold,
         )
     return render(request, "settings/account_detail.html", context)
