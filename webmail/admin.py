@@ -15,7 +15,15 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin_audit import AuditedAdminMixin
 from accounts.models import MailAccount
 
-from .models import Pop3Keep, Pop3Policy, ServerDeletion, SiteSettings
+from .models import (
+    Pop3Keep,
+    Pop3Migration,
+    Pop3Policy,
+    RetentionLogEntry,
+    RetentionRule,
+    ServerDeletion,
+    SiteSettings,
+)
 from .services.mail_hosts import mail_host_entries
 from .services.pop3_policy import site_settings
 
@@ -145,18 +153,8 @@ class Pop3PolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-@admin.register(ServerDeletion)
-class ServerDeletionAdmin(admin.ModelAdmin):
-    """The audit log: readable by admins, changed only by the cleanup that writes it."""
-
-    list_display = [
-        "requested_at", "account_email", "subject", "size_shown", "rule", "outcome",
-        "confirmed_by_user",
-    ]  # fmt: skip
-    list_filter = ["rule", "outcome"]
-    search_fields = ["account_email", "subject", "message_id", "uidl"]
-    date_hierarchy = "requested_at"
-    exclude = ["account", "ledger"]  # ids only; the address and UIDL are kept as text
+class ReadOnlyLogAdmin(admin.ModelAdmin):
+    """A log: readable by admins, changed only by the service that writes it."""
 
     @admin.display(description=_("size"), ordering="size")
     def size_shown(self, row):
@@ -169,4 +167,62 @@ class ServerDeletionAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ServerDeletion)
+class ServerDeletionAdmin(ReadOnlyLogAdmin):
+    """The audit log of POP3 cleanups."""
+
+    list_display = [
+        "requested_at", "account_email", "subject", "size_shown", "rule", "outcome",
+        "confirmed_by_user",
+    ]  # fmt: skip
+    list_filter = ["rule", "outcome"]
+    search_fields = ["account_email", "subject", "message_id", "uidl"]
+    date_hierarchy = "requested_at"
+    exclude = ["account", "ledger"]  # ids only; the address and UIDL are kept as text
+
+
+@admin.register(RetentionLogEntry)
+class RetentionLogAdmin(ReadOnlyLogAdmin):
+    """The audit log of IMAP retention rules: every message they deleted or moved."""
+
+    list_display = [
+        "requested_at", "account_email", "folder", "subject", "size_shown", "action",
+        "target_folder", "outcome",
+    ]  # fmt: skip
+    list_filter = ["action", "outcome"]
+    search_fields = ["account_email", "subject", "message_id", "folder", "rule_text"]
+    date_hierarchy = "requested_at"
+    exclude = ["account", "rule"]  # the address and the rule's words are kept as text
+
+
+@admin.register(RetentionRule)
+class RetentionRuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "account", "folder", "older_than_days", "larger_than_mb", "action", "target_folder",
+        "enabled", "last_run_at", "last_error",
+    ]  # fmt: skip
+    list_filter = ["enabled", "action"]
+    search_fields = ["account__email", "folder"]
+    readonly_fields = ["previewed_at", "last_run_at", "last_error"]
+
+
+@admin.register(Pop3Migration)
+class Pop3MigrationAdmin(admin.ModelAdmin):
+    """Moves of POP3 accounts to IMAP, for watching: the user starts and pauses them."""
+
+    list_display = [
+        "account", "state", "imap_host", "total", "copied", "already_there", "failed",
+        "started_at", "finished_at",
+    ]  # fmt: skip
+    list_filter = ["state"]
+    search_fields = ["account__email", "imap_host"]
+    exclude = ["imap_password_encrypted"]  # never shown
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
