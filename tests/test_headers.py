@@ -32,9 +32,8 @@ def assert_app_page_headers(response) -> None:
     assert directives["object-src"] == "'none'" and directives["base-uri"] == "'none'"
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
-    # Not no-referrer: see test_a_form_posted_under_no_referrer_would_be_refused below.
-    # same-origin sends nothing to any other site, so a link opened from a page leaks nothing.
-    assert response["Referrer-Policy"] == "same-origin"
+    # A link opened from any page leaks nothing; our forms still post (tests below).
+    assert response["Referrer-Policy"] == "no-referrer"
     assert "Strict-Transport-Security" not in response  # plain HTTP: no HSTS
     # No inline script on any page: the CSP would block it, so none may be written (JSON
     # data blocks are not run, and are allowed).
@@ -145,10 +144,34 @@ def test_a_form_posted_over_https_with_our_origin_and_no_referer_is_accepted(set
     assert 'name="username"' in response.content.decode()
 
 
-def test_a_form_posted_under_no_referrer_would_be_refused(settings):
-    """Why the app pages keep Referrer-Policy: same-origin. Under no-referrer Chromium posts
-    our own forms with `Origin: null` and no Referer (checked with Debian's Chromium 2026:
-    a same-origin POST from a no-referrer page), and Django's CSRF check refuses a null
-    origin, so every form would fail. same-origin gives other sites no Referer either."""
-    response = _https_login_post(settings, HTTP_ORIGIN="null")
+def test_our_own_form_posted_under_no_referrer_is_accepted(settings):
+    """Under no-referrer Chromium posts our own forms with `Origin: null` and no Referer
+    (checked with Debian's Chromium 2026), and with `Sec-Fetch-Site: same-origin`, which no
+    page can forge: that proves the origin (webmail.middleware.FetchMetadataOriginMiddleware)."""
+    response = _https_login_post(settings, HTTP_ORIGIN="null", HTTP_SEC_FETCH_SITE="same-origin")
+    assert response.status_code == 200
+    assert 'name="username"' in response.content.decode()
+
+
+@pytest.mark.parametrize("fetch_site", ["cross-site", "same-site", "none", None])
+def test_a_null_origin_from_anywhere_else_is_refused(settings, fetch_site):
+    # Another site, a sandboxed frame, or a browser that sends no Fetch Metadata.
+    headers = {"HTTP_ORIGIN": "null"}
+    if fetch_site:
+        headers["HTTP_SEC_FETCH_SITE"] = fetch_site
+    assert _https_login_post(settings, **headers).status_code == 403
+
+
+def test_a_forged_same_origin_claim_still_needs_the_token(settings):
+    settings.ALLOWED_HOSTS = [HTTPS_HOST]
+    browser = Client(enforce_csrf_checks=True)
+    browser.get("/accounts/login/", secure=True, HTTP_HOST=HTTPS_HOST)
+    response = browser.post(
+        "/accounts/login/",
+        {"username": "nobody", "password": "wrong-password"},
+        secure=True,
+        HTTP_HOST=HTTPS_HOST,
+        HTTP_ORIGIN="null",
+        HTTP_SEC_FETCH_SITE="same-origin",
+    )
     assert response.status_code == 403

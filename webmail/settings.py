@@ -103,6 +103,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "webmail.middleware.FetchMetadataOriginMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
@@ -245,9 +246,9 @@ CSRF_COOKIE_SECURE = SECURE_COOKIES
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
-# same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on our own form
-# posts and CSRF checks fail. Other sites still get no Referer; mail bodies use no-referrer.
-SECURE_REFERRER_POLICY = "same-origin"
+# No Referer anywhere, so a link opened from any page leaks nothing. Our own form posts then
+# carry "Origin: null": webmail.middleware.FetchMetadataOriginMiddleware vouches for them.
+SECURE_REFERRER_POLICY = "no-referrer"
 X_FRAME_OPTIONS = "DENY"
 SECURE_HSTS_SECONDS = envint("HSTS_SECONDS", 0)
 # Both reach beyond this site (every sub-domain; browsers' built-in list, hard to leave):
